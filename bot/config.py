@@ -1,0 +1,283 @@
+"""Settings: TOML file + environment overrides -> frozen, typed dataclasses.
+
+Every key is documented in config.example.toml with its default and the rule it serves.
+Any bad, unknown or missing key raises ConfigError naming it, so start-up stops with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+DEFAULT_STAGES = ("线索", "触达", "需求诊断", "方案呈现", "异议处理", "签约", "回款", "复购")
+
+# Secrets may come from the environment instead of the file (checked after the file is read).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "SALESBOT_DATABASE_URL": ("database", "url"),
+    "SALESBOT_WECOM_CORP_ID": ("wecom", "corp_id"),
+    "SALESBOT_WECOM_AGENT_ID": ("wecom", "agent_id"),
+    "SALESBOT_WECOM_SECRET": ("wecom", "secret"),
+    "SALESBOT_WECOM_TOKEN": ("wecom", "token"),
+    "SALESBOT_WECOM_ENCODING_AES_KEY": ("wecom", "encoding_aes_key"),
+    "SALESBOT_WECOM_API_BASE": ("wecom", "api_base"),
+    "SALESBOT_API_TOKEN": ("api", "token"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration key is missing, unknown or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 65536
+    shutdown_grace_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite+aiosqlite:///salesbot.db"
+    sqlite_busy_timeout_ms: int = 5000
+    pool_size: int = 5
+    auto_upgrade: bool = True
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    corp_id: str = ""
+    agent_id: int = 0
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    api_base: str = "https://qyapi.weixin.qq.com"
+    request_timeout_s: float = 10.0
+    token_refresh_margin_s: int = 300
+    duplicate_check_interval_s: int = 600
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    group_commit_max_batch: int = 256
+    retry_base_s: int = 30
+    retry_max_s: int = 3600
+    max_attempts: int = 8
+    recovery_interval_s: int = 60
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    per_recipient_per_minute: int = 20
+    per_recipient_per_hour: int = 900
+    max_attempts: int = 12
+    busy_retries: int = 3
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 300.0
+    rate_limit_pause_s: int = 60
+    lease_s: int = 60
+    batch_size: int = 100
+    poll_interval_s: float = 1.0
+    text_max_bytes: int = 2048
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    state_ttl_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    finance: tuple[str, ...] = ()
+    delivery: tuple[str, ...] = ()
+    sales_ops: tuple[str, ...] = ()
+    root_department_id: int = 1
+    sync_at: str = "02:30"
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    stages: tuple[str, ...] = DEFAULT_STAGES
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    enabled: bool = True
+    inbox_recovery_s: int = 60
+    outbox_interval_s: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    wecom: WeComSettings = field(default_factory=WeComSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    org: OrgSettings = field(default_factory=OrgSettings)
+    funnel: FunnelSettings = field(default_factory=FunnelSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys replaced (tests and the demo use it)."""
+        changed = {name: replace(getattr(self, name), **dict(values)) for name, values in sections.items()}
+        result = replace(self, **changed)
+        validate(result)
+        return result
+
+
+T = TypeVar("T")
+
+
+def _coerce(section: str, key: str, typ: Any, value: Any) -> Any:
+    where = f"[{section}] {key}"
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0"}:
+            return value.lower() in {"true", "1"}
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value.strip())
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if typ is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if get_origin(typ) is tuple:
+        (inner, *_rest) = get_args(typ)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(section, key, inner, v) for v in value)
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - programming error
+
+
+def _build_section(name: str, cls: type[T], raw: Any) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}]: expected a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"[{name}] {key}: unknown key (known: {', '.join(sorted(known))})")
+    values = {key: _coerce(name, key, hints[key], value) for key, value in raw.items()}
+    return cls(**values)
+
+
+def _positive(section: str, obj: Any, *names: str) -> None:
+    for key in names:
+        if getattr(obj, key) <= 0:
+            raise ConfigError(f"[{section}] {key}: must be positive, got {getattr(obj, key)!r}")
+
+
+def validate(s: Settings, *, require_wecom: bool = True) -> None:
+    """Check values beyond their types; raises ConfigError naming the key."""
+    if not (1 <= s.server.port <= 65535):
+        raise ConfigError(f"[server] port: must be 1..65535, got {s.server.port}")
+    _positive("server", s.server, "max_body_bytes")
+    if not s.database.url or "://" not in s.database.url:
+        raise ConfigError(f"[database] url: not a database URL: {s.database.url!r}")
+    driver = s.database.url.split("://", 1)[0]
+    if driver not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+        raise ConfigError(
+            f"[database] url: driver {driver!r} not supported (use sqlite+aiosqlite or postgresql+asyncpg)"
+        )
+    if require_wecom:
+        w = s.wecom
+        for key in ("corp_id", "secret", "token", "encoding_aes_key"):
+            if not getattr(w, key):
+                env = next(e for e, (sec, k) in ENV_OVERRIDES.items() if (sec, k) == ("wecom", key))
+                raise ConfigError(f"[wecom] {key}: missing (set it in the file or in ${env})")
+        if w.agent_id <= 0:
+            raise ConfigError("[wecom] agent_id: missing or not a positive integer")
+        if len(w.encoding_aes_key) != 43:
+            raise ConfigError("[wecom] encoding_aes_key: must be exactly 43 characters")
+        try:
+            key = base64.b64decode(w.encoding_aes_key + "=", validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError("[wecom] encoding_aes_key: not valid base64") from None
+        if len(key) != 32:
+            raise ConfigError("[wecom] encoding_aes_key: must decode to 32 bytes")
+        if not w.api_base.startswith(("http://", "https://")):
+            raise ConfigError(f"[wecom] api_base: must be an http(s) URL, got {w.api_base!r}")
+    if not s.api.token and require_wecom:
+        raise ConfigError("[api] token: missing (set it in the file or in $SALESBOT_API_TOKEN)")
+    if s.api.token and len(s.api.token) < 16:
+        raise ConfigError("[api] token: must be at least 16 characters")
+    _positive("outbox", s.outbox, "per_recipient_per_minute", "max_attempts", "lease_s", "batch_size")
+    if s.outbox.per_recipient_per_minute > 30:
+        raise ConfigError("[outbox] per_recipient_per_minute: WeCom silently drops past 30 a minute; use ≤ 30")
+    if not (512 <= s.outbox.text_max_bytes <= 2048):
+        raise ConfigError("[outbox] text_max_bytes: must be 512..2048 (WeCom truncates past 2048 bytes)")
+    if not (0 < s.wecom.duplicate_check_interval_s <= 14400):
+        raise ConfigError("[wecom] duplicate_check_interval_s: must be 1..14400 seconds")
+    _positive("inbox", s.inbox, "group_commit_max_batch", "max_attempts", "retry_base_s")
+    _positive("conversation", s.conversation, "state_ttl_minutes")
+    if len(s.funnel.stages) < 2 or len(set(s.funnel.stages)) != len(s.funnel.stages):
+        raise ConfigError("[funnel] stages: need at least two distinct stage names")
+    hh, _, mm = s.org.sync_at.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError(f"[org] sync_at: expected HH:MM, got {s.org.sync_at!r}")
+
+
+def from_mapping(
+    raw: Mapping[str, Any], env: Mapping[str, str] | None = None, *, require_wecom: bool = True
+) -> Settings:
+    """Build settings from a parsed TOML mapping plus environment overrides."""
+    data: dict[str, dict[str, Any]] = {}
+    section_types = {f.name: f.type for f in fields(Settings)}
+    hints = get_type_hints(Settings)
+    for name, value in raw.items():
+        if name not in section_types:
+            raise ConfigError(f"[{name}]: unknown section (known: {', '.join(sorted(section_types))})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}]: expected a table")
+        data[name] = dict(value)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env and env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    sections: dict[str, Any] = {}
+    for name, cls in hints.items():
+        assert is_dataclass(cls)
+        sections[name] = _build_section(name, cls, data.get(name, {}))  # type: ignore[arg-type]
+    settings = Settings(**sections)
+    validate(settings, require_wecom=require_wecom)
+    return settings
+
+
+def load(path: str | Path | None, env: Mapping[str, str] | None = None, *, require_wecom: bool = True) -> Settings:
+    """Read a TOML file (or none: defaults + environment)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return from_mapping(raw, os.environ if env is None else env, require_wecom=require_wecom)

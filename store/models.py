@@ -1,0 +1,348 @@
+"""SQLAlchemy 2 models: the whole schema of salesbot.
+
+Later issues extend it through new Alembic migrations. Times are timezone-aware UTC
+(store.types.UTCDateTime); money is Decimal (Numeric(14, 2)).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(14, 2, asdecimal=True)
+# BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrement) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# ---------------------------------------------------------------- org and people
+
+
+class OrgUnit(Base):
+    """Region (区域) or team; a team's parent is its region."""
+
+    __tablename__ = "org_units"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # region | team
+    name: Mapped[str] = mapped_column(String(128))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), default=None)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True, ondelete="SET NULL"), default=None
+    )
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    wecom_dept_id: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+    dingtalk_dept_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class User(Base):
+    """A person in the directory: rep, manager, finance, delivery, sales ops (roles)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    dingtalk_staff_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    roles: Mapped[list[Any]] = mapped_column(default=list)  # e.g. ["rep"], ["manager", "rep"]
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), default=None, index=True)
+    superior_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    mobile: Mapped[str | None] = mapped_column(String(32), default=None)
+    email: Mapped[str | None] = mapped_column(String(128), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# ---------------------------------------------------------------- customers and the funnel
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    industry: Mapped[str | None] = mapped_column(String(64), default=None)
+    customer_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), default=None)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    aliases: Mapped[list[CustomerAlias]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CustomerAlias(Base):
+    __tablename__ = "customer_aliases"
+    __table_args__ = (UniqueConstraint("customer_id", "alias"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(200), index=True)
+    customer: Mapped[Customer] = relationship(back_populates="aliases")
+
+
+class Lead(Base):
+    """线索: created_at is the customer's first inquiry (R1, R2)."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_unassigned", "assigned_at", "created_at"),
+        Index("ix_leads_created", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    title: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), default=None)
+    source: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    assigned_at: Mapped[datetime | None] = mapped_column(default=None)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    first_contact_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Opportunity(Base):
+    """商机: stage timing drives R3, R4, R5; status open | won | lost | silent."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        Index("ix_opps_status_stage_entered", "status", "stage_entered_at"),
+        Index("ix_opps_status_progress", "status", "last_progress_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    stage_entered_at: Mapped[datetime]
+    last_progress_at: Mapped[datetime]
+    amount: Mapped[Decimal | None] = mapped_column(Money, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Activity(Base):
+    """过程记录: visit, meeting, call, wechat, doc, approval (R13, R14, R15, R19)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_opp_time", "opportunity_id", "occurred_at"),
+        Index("ix_activities_customer_time", "customer_id", "occurred_at"),
+        Index("ix_activities_user_time", "user_id", "occurred_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), default=None)
+    occurred_at: Mapped[datetime]
+    duration_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    lat: Mapped[float | None] = mapped_column(default=None)
+    lng: Mapped[float | None] = mapped_column(default=None)
+    location_label: Mapped[str | None] = mapped_column(String(200), default=None)
+    conclusion: Mapped[str | None] = mapped_column(Text, default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    note_chars: Mapped[int] = mapped_column(Integer, default=0)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(16))  # wecom | dingtalk | api | import
+    source_ref: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    created_at: Mapped[datetime]
+
+
+class KeyAction(Base):
+    """关键动作 on an opportunity: complete = attachment + owner's sign-off (R6, R9)."""
+
+    __tablename__ = "key_actions"
+    __table_args__ = (UniqueConstraint("opportunity_id", "name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str | None] = mapped_column(String(32), default=None)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    attachment_path: Mapped[str | None] = mapped_column(String(500), default=None)
+    attachment_media_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    attached_at: Mapped[datetime | None] = mapped_column(default=None)
+    signed_off_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    signed_off_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+
+
+class Contract(Base):
+    """合同: counts as signed only when status = signed AND legal approval is done (R10)."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (Index("ix_contracts_owner_signed", "owner_id", "signed_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), default=None)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | signed | void
+    legal_approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    signed_at: Mapped[datetime | None] = mapped_column(default=None)
+    payment_terms_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    product_line: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Payment(Base):
+    """回款 against a contract (R7, R8). A refund is a negative amount."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    received_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- messaging
+
+
+class InboxMessage(Base):
+    """Every verified inbound message, committed before the platform gets its 200.
+
+    status: pending -> done, or failed (retried at next_attempt_at until max attempts, then dead).
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "dedup_key"),
+        Index("ix_inbox_status_next", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    msg_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str | None] = mapped_column(String(64), default=None)
+    sender: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxMessage(Base):
+    """A message to deliver, written in the same transaction as the state change that caused it.
+
+    status: pending -> sent | dead. kind: text | markdown | template_card | update_card.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_errcode: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), default=None)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"), default=None)
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    platform_msgid: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class ConversationState(Base):
+    """A user's flow position (flow, step, data), persisted so it survives restarts."""
+
+    __tablename__ = "conversation_state"
+    __table_args__ = (UniqueConstraint("channel", "conversation_key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    conversation_key: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    flow: Mapped[str | None] = mapped_column(String(64), default=None)
+    step: Mapped[str | None] = mapped_column(String(64), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    """A nudge/escalation, unique per (rule, subject, period) so nothing fires twice (R1-R7, R12-R17)."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("rule", "subject_type", "subject_id", "period"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    task_id: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    acted_at: Mapped[datetime | None] = mapped_column(default=None)
+    acted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    action: Mapped[str | None] = mapped_column(String(32), default=None)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditLog(Base):
+    """Who did what, when: forced stage moves, finance releases, imports, org syncs."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_subject", "subject_type", "subject_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    actor_label: Mapped[str | None] = mapped_column(String(128), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    subject_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
