@@ -69,7 +69,6 @@ class InboxSettings:
     retry_base_s: int = 30
     retry_max_s: int = 3600
     max_attempts: int = 8
-    recovery_interval_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,7 @@ class OutboxSettings:
     batch_size: int = 100
     poll_interval_s: float = 1.0
     text_max_bytes: int = 2048
+    send_concurrency: int = 4  # recipients served in parallel by one sender (rows of one stay in order)
 
 
 @dataclass(frozen=True)
@@ -217,10 +217,10 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
         if len(w.encoding_aes_key) != 43:
             raise ConfigError("[wecom] encoding_aes_key: must be exactly 43 characters")
         try:
-            key = base64.b64decode(w.encoding_aes_key + "=", validate=True)
+            aes_key = base64.b64decode(w.encoding_aes_key + "=", validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError("[wecom] encoding_aes_key: not valid base64") from None
-        if len(key) != 32:
+        if len(aes_key) != 32:
             raise ConfigError("[wecom] encoding_aes_key: must decode to 32 bytes")
         if not w.api_base.startswith(("http://", "https://")):
             raise ConfigError(f"[wecom] api_base: must be an http(s) URL, got {w.api_base!r}")
@@ -228,7 +228,20 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
         raise ConfigError("[api] token: missing (set it in the file or in $SALESBOT_API_TOKEN)")
     if s.api.token and len(s.api.token) < 16:
         raise ConfigError("[api] token: must be at least 16 characters")
-    _positive("outbox", s.outbox, "per_recipient_per_minute", "max_attempts", "lease_s", "batch_size")
+    _positive(
+        "outbox", s.outbox, "per_recipient_per_minute", "per_recipient_per_hour", "max_attempts", "lease_s",
+        "batch_size", "send_concurrency", "poll_interval_s",
+    )  # fmt: skip
+    if s.outbox.per_recipient_per_hour > 1000:
+        raise ConfigError(
+            "[outbox] per_recipient_per_hour: WeCom silently drops past 1000 an hour; use ≤ 1000"
+        )
+    if s.outbox.lease_s <= 3 * s.wecom.request_timeout_s:
+        # One delivery can take three requests (gettoken, send, resend after a token refresh): a lease
+        # shorter than that could expire mid-send and let another sender send the row too.
+        raise ConfigError(
+            f"[outbox] lease_s: must exceed 3 × [wecom] request_timeout_s ({3 * s.wecom.request_timeout_s:g})"
+        )
     if s.outbox.per_recipient_per_minute > 30:
         raise ConfigError("[outbox] per_recipient_per_minute: WeCom silently drops past 30 a minute; use ≤ 30")
     if not (512 <= s.outbox.text_max_bytes <= 2048):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -13,6 +13,12 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.metrics import Metrics
 from store.db import Database
+
+if TYPE_CHECKING:
+    from bot.channels.wecom.api import WeComClient
+    from bot.dispatch.dispatcher import Dispatcher
+    from jobs.outbox_sender import OutboxSender
+    from store.repos.inbox import InboxWriter
 
 
 @dataclass
@@ -23,6 +29,10 @@ class Deps:
     metrics: Metrics = field(default_factory=Metrics)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatcher: Dispatcher | None = None
+    inbox: InboxWriter | None = None
+    wecom: WeComClient | None = None
+    sender: OutboxSender | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Start a tracked background task: kept in a set so it is neither lost nor garbage-collected."""
@@ -35,6 +45,14 @@ class Deps:
         """Wait until every tracked task (and any task they start) has finished."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def process_later(self, inbox_id: int) -> None:
+        """Hand a freshly stored inbox row to the dispatcher in a tracked task."""
+        assert self.dispatcher is not None
+        self.spawn(self.dispatcher.process(inbox_id), name=f"inbox-{inbox_id}")
+
+    def wake_sender(self) -> None:
+        self.outbox_wakeup.set()
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -55,10 +55,9 @@ def enqueue(
     dedup_key: str | None = None,
 ) -> list[OutboxMessage]:
     """Add outbox rows for one reply (a long text becomes several rows, in order)."""
-    if isinstance(reply, Text):
-        bodies = [Text(part) for part in split_utf8(reply.content, text_max_bytes)]
-    else:
-        bodies = [reply]
+    bodies: list[Reply] = (
+        [Text(part) for part in split_utf8(reply.content, text_max_bytes)] if isinstance(reply, Text) else [reply]
+    )
     rows: list[OutboxMessage] = []
     for index, body in enumerate(bodies):
         key = dedup_key if dedup_key is None or index == 0 else f"{dedup_key}#{index}"

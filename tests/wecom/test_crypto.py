@@ -44,7 +44,9 @@ def test_wechatpy_decrypt_vector() -> None:
         "QqGp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccT"
         "Ke7FS709/5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0="
     )
-    plain = WECHATPY.verify_and_decrypt("74d92dfeb87ba7c714f89d98870ae5eb62dff26d", "1411525903", "461056294", encrypted)
+    plain = WECHATPY.verify_and_decrypt(
+        "74d92dfeb87ba7c714f89d98870ae5eb62dff26d", "1411525903", "461056294", encrypted
+    )
     fields = parse_flat(plain)
     assert (fields["Content"], fields["FromUserName"]) == ("test", "messense")
 

@@ -1,0 +1,261 @@
+"""The dispatcher: takes one stored inbox row through the middleware chain to a handler.
+
+Middleware order (outermost first), and why:
+1. error guard        — any exception is recorded on the inbox row and retried later, never lost.
+2. conversation lock  — one user's messages are handled one at a time, in arrival order.
+3. unit of work       — one transaction: claim the row, run the handler, write state + outbox, mark done.
+4. user resolution    — identity from the verified envelope only; unknown senders get a polite reply.
+Then the root router picks the handler (state filters first, then intents).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from bot.channels.base import IncomingMessage, Reply, Text
+from bot.clock import Clock
+from bot.config import Settings
+from bot.dispatch.context import Context, FlowState, Repos
+from bot.dispatch.router import Router
+from bot.metrics import Metrics
+from store.db import Database
+from store.models import InboxMessage
+from store.repos.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+NOT_ENABLED = "你好！你的账号还没有开通 salesbot，请联系管理员（销售运营）把你加入团队后再来找我。"
+PROCESSING_FAILED = "抱歉，刚才这条消息我没能处理成功，系统会自动重试，不需要重新发送。"
+# Message types a person sends on purpose (events such as LOCATION reports get no reply).
+USER_MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "location", "link", "file"})
+
+
+@dataclass
+class Job:
+    """One inbox row on its way through the chain; the unit of work fills in `ctx`."""
+
+    inbox_id: int
+    channel: str
+    sender: str
+    ctx: Context | None = None
+
+
+Next = Callable[[Job], Awaitable[None]]
+
+
+@dataclass
+class _ConversationLocks:
+    """Per-conversation asyncio locks, dropped when nobody holds or waits for them."""
+
+    locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    async def run(self, key: tuple[str, str], call: Callable[[], Awaitable[None]]) -> None:
+        lock, users = self.locks.get(key, (asyncio.Lock(), 0))
+        self.locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await call()
+        finally:
+            lock, users = self.locks[key]
+            if users <= 1:
+                del self.locks[key]
+            else:
+                self.locks[key] = (lock, users - 1)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._db = db
+        self._router = router
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._on_outbox = on_outbox
+        self._locks = _ConversationLocks()
+        self._chain: list[Callable[[Job, Next], Awaitable[None]]] = [
+            self._error_guard,
+            self._conversation_lock,
+            self._unit_of_work,
+            self._resolve_user,
+        ]
+
+    # ------------------------------------------------------------------ entry points
+
+    async def process(self, inbox_id: int) -> None:
+        """Process one inbox row (idempotent: a row already done is skipped)."""
+        async with self._db.sessions() as session:
+            head = (
+                await session.execute(
+                    select(InboxMessage.channel, InboxMessage.sender).where(InboxMessage.id == inbox_id)
+                )
+            ).one_or_none()
+        if head is None:
+            return
+        await self._call(0, Job(inbox_id, head.channel, head.sender))
+
+    async def recover(self, now: datetime | None = None, limit: int = 500) -> int:
+        """Process rows left pending (a crash) or failed and due for retry. Returns rows attempted."""
+        now = now or self._clock.now()
+        async with self._db.sessions() as session:
+            ids = (
+                await session.execute(
+                    select(InboxMessage.id)
+                    .where(
+                        (InboxMessage.status == "pending")
+                        | ((InboxMessage.status == "failed") & (InboxMessage.next_attempt_at <= now))
+                    )
+                    .order_by(InboxMessage.id)
+                    .limit(limit)
+                )
+            ).scalars().all()
+        for inbox_id in ids:
+            await self.process(inbox_id)
+        return len(ids)
+
+    # ------------------------------------------------------------------ the chain
+
+    async def _call(self, index: int, job: Job) -> None:
+        if index < len(self._chain):
+            await self._chain[index](job, lambda j: self._call(index + 1, j))
+        else:
+            await self._route(job)
+
+    async def _error_guard(self, job: Job, call_next: Next) -> None:
+        try:
+            await call_next(job)
+        except Exception as exc:
+            log.exception("processing inbox row %s failed", job.inbox_id)
+            self._metrics.inc("salesbot_processing_failures_total", channel=job.channel)
+            await self._record_failure(job, exc)
+
+    async def _conversation_lock(self, job: Job, call_next: Next) -> None:
+        await self._locks.run((job.channel, job.sender), lambda: call_next(job))
+
+    async def _unit_of_work(self, job: Job, call_next: Next) -> None:
+        now = self._clock.now()
+        wrote_outbox = False
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(InboxMessage).where(InboxMessage.id == job.inbox_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if row is None or row.status in ("done", "dead"):
+                return
+            message = IncomingMessage.from_payload(row.payload)
+            repos = Repos.for_session(session)
+            job.ctx = Context(
+                message=message,
+                session=session,
+                repos=repos,
+                clock=self._clock,
+                settings=self._settings,
+                now=now,
+                inbox_id=job.inbox_id,
+            )
+            await call_next(job)
+            ctx = job.ctx
+            if ctx.user is not None and ctx.state.changed:
+                await repos.conversations.save(
+                    message.channel,
+                    message.sender,
+                    user_id=ctx.user.id,
+                    flow=ctx.state.flow,
+                    step=ctx.state.step,
+                    data=ctx.state.data,
+                    now=now,
+                    ttl=timedelta(minutes=self._settings.conversation.state_ttl_minutes),
+                )
+            for index, out in enumerate(ctx.outgoing):
+                enqueue(
+                    session,
+                    channel=message.channel,
+                    recipient=out.recipient,
+                    reply=out.reply,
+                    now=now,
+                    text_max_bytes=self._settings.outbox.text_max_bytes,
+                    inbox_id=job.inbox_id,
+                    dedup_key=f"in:{job.inbox_id}:{index}",
+                )
+                wrote_outbox = True
+            row.status, row.processed_at, row.last_error = "done", now, None
+        self._metrics.inc("salesbot_processed_total", channel=job.channel)
+        if wrote_outbox:
+            self._on_outbox()
+
+    async def _resolve_user(self, job: Job, call_next: Next) -> None:
+        ctx = job.ctx
+        assert ctx is not None
+        ctx.user = await ctx.repos.users.by_channel_id(ctx.message.channel, ctx.message.sender)
+        if ctx.user is None:
+            # Nothing of an unknown sender is stored beyond the inbox row (and our reply).
+            if ctx.message.msg_type in USER_MESSAGE_TYPES:
+                ctx.reply(Text(NOT_ENABLED))
+            return
+        state = await ctx.repos.conversations.load(ctx.message.channel, ctx.message.sender, ctx.now)
+        if state is not None and state.flow:
+            ctx.state = FlowState(flow=state.flow, step=state.step, data=dict(state.data))
+        await call_next(job)
+
+    async def _route(self, job: Job) -> None:
+        ctx = job.ctx
+        assert ctx is not None
+        found = await self._router.resolve(ctx)
+        if found is None:
+            return
+        handler, kwargs = found
+        result = await handler(ctx, **kwargs)
+        replies: list[Reply] = [] if result is None else result if isinstance(result, list) else [result]
+        for reply in replies:
+            ctx.reply(reply)
+
+    # ------------------------------------------------------------------ failures
+
+    async def _record_failure(self, job: Job, exc: Exception) -> None:
+        """Record the failure on the row; retried with backoff until max attempts, then dead."""
+        now = self._clock.now()
+        inbox = self._settings.inbox
+        try:
+            async with self._db.transaction() as session:
+                row = await session.get(InboxMessage, job.inbox_id, with_for_update=True)
+                if row is None or row.status in ("done", "dead"):
+                    return
+                attempts = row.attempts + 1
+                delay = min(inbox.retry_base_s * 2 ** (attempts - 1), inbox.retry_max_s)
+                await session.execute(
+                    update(InboxMessage)
+                    .where(InboxMessage.id == job.inbox_id)
+                    .values(
+                        attempts=attempts,
+                        status="dead" if attempts >= inbox.max_attempts else "failed",
+                        next_attempt_at=now + timedelta(seconds=delay),
+                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                    )
+                )
+                if attempts == 1 and row.msg_type in USER_MESSAGE_TYPES:
+                    enqueue(
+                        session,
+                        channel=row.channel,
+                        recipient=row.sender,
+                        reply=Text(PROCESSING_FAILED),
+                        now=now,
+                        inbox_id=job.inbox_id,
+                        dedup_key=f"fail:{job.inbox_id}",
+                    )
+            self._on_outbox()
+        except Exception:
+            log.exception("could not record the failure of inbox row %s; recovery will retry it", job.inbox_id)

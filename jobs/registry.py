@@ -1,0 +1,35 @@
+"""Every scheduled job by name: `run(deps, now) -> count`, so `salesbot jobs run NAME --now` runs any
+of them at any moment and the scheduler calls the same functions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bot.deps import Deps
+from jobs.sync_org import WeComDirectory, sync_org
+
+JobFn = Callable[[Deps, datetime], Awaitable[int]]
+
+
+async def run_outbox(deps: Deps, now: datetime) -> int:
+    """Deliver due outbox rows once (the sender loop does this continuously)."""
+    assert deps.sender is not None
+    return await deps.sender.run_once(now)
+
+
+async def run_inbox_recovery(deps: Deps, now: datetime) -> int:
+    """Process inbox rows left pending by a crash, and failed rows whose retry is due."""
+    assert deps.dispatcher is not None
+    return await deps.dispatcher.recover(now)
+
+
+async def run_sync_org(deps: Deps, now: datetime) -> int:
+    """Pull the WeCom directory into regions, teams and users."""
+    assert deps.wecom is not None
+    report = await sync_org(deps.db, WeComDirectory(deps.wecom), deps.settings.org, now)
+    return report.total()
+
+
+def registry() -> dict[str, JobFn]:
+    return {"outbox": run_outbox, "inbox-recovery": run_inbox_recovery, "sync-org": run_sync_org}

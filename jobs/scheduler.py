@@ -1,0 +1,46 @@
+"""APScheduler wiring: a few periodic jobs that take plain names, never live objects or one job per item.
+
+misfire_grace_time=None + coalesce=True: after downtime a missed run happens once, late, instead of
+being skipped (APScheduler's default grace is 1 s); max_instances=1: a slow run is never overlapped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import SHANGHAI
+from bot.deps import Deps
+from jobs.registry import registry
+
+log = logging.getLogger(__name__)
+
+
+async def run_job(deps: Deps, name: str) -> int:
+    """Run one registered job at the clock's now, counting the outcome in the metrics."""
+    fn = registry()[name]
+    try:
+        count = await fn(deps, deps.clock.now())
+    except Exception:
+        deps.metrics.inc("salesbot_job_runs_total", job=name, outcome="error")
+        log.exception("job %s failed", name)
+        return 0
+    deps.metrics.inc("salesbot_job_runs_total", job=name, outcome="ok")
+    return count
+
+
+def build_scheduler(deps: Deps) -> AsyncIOScheduler:
+    s = deps.settings
+    scheduler = AsyncIOScheduler(
+        timezone=SHANGHAI,
+        job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+    )
+    scheduler.add_job(run_job, "interval", seconds=s.scheduler.outbox_interval_s, args=[deps, "outbox"],
+                      id="outbox", replace_existing=True)
+    scheduler.add_job(run_job, "interval", seconds=s.scheduler.inbox_recovery_s, args=[deps, "inbox-recovery"],
+                      id="inbox-recovery", replace_existing=True)
+    hour, minute = (int(x) for x in s.org.sync_at.split(":"))
+    scheduler.add_job(run_job, "cron", hour=hour, minute=minute, args=[deps, "sync-org"], id="sync-org",
+                      replace_existing=True)
+    return scheduler

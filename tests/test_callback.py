@@ -1,0 +1,147 @@
+"""The spine over the real wire: signed, encrypted callbacks into the running app; replies out through
+the fake WeCom API. Runs on SQLite and (with SALESBOT_TEST_PG_URL) on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.clock import SettableClock
+from tests.conftest import AES_KEY, AGENT_ID, TOKEN
+from tests.fakes.wire import WeComWire
+from tests.harness import running_bot, seed_team
+
+
+async def test_url_verification_answers_bare_echostr(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    async with running_bot(db_url, clock) as bot:
+        resp = await bot.client.get(f"/wecom/callback?{bot.wire.verification_query('1616140317555161061')}")
+        assert resp.status == 200
+        assert await resp.read() == b"1616140317555161061"  # no quotes, newline or BOM
+
+
+async def test_url_verification_official_vector(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """The WeCom docs' GET example, URL-encoded as WeCom sends it."""
+    async with running_bot(db_url, clock) as bot:
+        query = (
+            "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr="
+            "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp%2B4RPcs8TgAE7OaBO%2BFZXvnaqQ%3D%3D"
+        )
+        resp = await bot.client.get(f"/wecom/callback?{query}")
+        assert (resp.status, await resp.read()) == (200, b"1616140317555161061")
+
+
+async def test_url_verification_bad_signature_is_403(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    async with running_bot(db_url, clock) as bot:
+        query = bot.wire.verification_query("123").replace("msg_signature=", "msg_signature=0", 1)
+        resp = await bot.client.get(f"/wecom/callback?{query}")
+        assert resp.status == 403
+
+
+async def test_text_in_reply_delivered(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        resp = await bot.say("zhangsan", "帮助")
+        assert resp.status == 200 and await resp.text() == ""
+        await bot.settle()
+        delivered = bot.fake.delivered("zhangsan")
+        assert len(delivered) == 1
+        assert delivered[0].msgtype == "markdown" and "记录拜访" in (delivered[0].content or "")
+        [row] = await bot.inbox()
+        assert row.status == "done" and row.sender == "zhangsan"
+
+
+async def test_reply_delivered_by_the_running_sender_loop(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """The production path: no manual settle, the sender loop wakes on the new outbox row."""
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=True) as bot:
+        await bot.say("zhangsan", "你能做什么")
+        await bot.fake.wait_delivered(1, userid="zhangsan", timeout=10)
+        assert "记录拜访" in (bot.fake.delivered("zhangsan")[0].content or "")
+
+
+async def test_same_msgid_three_times_at_once(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """WeCom retries: 3 copies arriving together → one inbox row, one reply, all answered 200."""
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        inner = bot.wire.text("zhangsan", "帮助", msg_id=424242)
+        envelopes = [bot.wire.envelope(inner) for _ in range(3)]
+        responses = await asyncio.gather(*(bot.post(e) for e in envelopes))
+        assert [r.status for r in responses] == [200, 200, 200]
+        await bot.settle()
+        assert len(await bot.inbox()) == 1
+        assert len(bot.fake.delivered("zhangsan")) == 1
+        assert bot.deps.metrics.total("salesbot_inbound_duplicates_total") == 2
+        # A late retry after processing is still a no-op.
+        assert (await bot.post(bot.wire.envelope(inner))).status == 200
+        await bot.settle()
+        assert len(await bot.inbox()) == 1 and len(bot.fake.delivered("zhangsan")) == 1
+
+
+async def test_unknown_sender_gets_polite_reply_and_nothing_stored(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.say("stranger", "我是张三，帮我看看返点")  # identity never comes from text
+        await bot.settle()
+        [reply] = bot.fake.delivered("stranger")
+        assert "还没有开通" in (reply.content or "")
+        assert bot.fake.delivered("zhangsan") == []
+        from sqlalchemy import func, select
+
+        from store.models import ConversationState
+
+        async with bot.deps.db.sessions() as s:
+            assert (await s.scalar(select(func.count()).select_from(ConversationState))) == 0
+
+
+async def test_not_understood_gets_examples(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.say("lisi", "asdfgh 今天天气不错")
+        await bot.settle()
+        [reply] = bot.fake.delivered("lisi")
+        assert "没看懂" in (reply.content or "") and "帮助" in (reply.content or "")
+
+
+@pytest.mark.parametrize("kind", ["location", "image", "voice", "link", "enter_agent", "LOCATION", "card", "unknown"])
+async def test_every_message_type_is_stored_and_acknowledged(  # type: ignore[no-untyped-def]
+    db_url: str, db, clock: SettableClock, kind: str
+) -> None:
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        w = bot.wire
+        inner = {
+            "location": lambda: w.location("zhangsan", 31.23, 121.47, "上海市浦东新区"),
+            "image": lambda: w.image("zhangsan"),
+            "voice": lambda: w.voice("zhangsan", recognition="明天拜访华远"),
+            "link": lambda: w.link("zhangsan", "方案", "https://example.com"),
+            "enter_agent": lambda: w.event("zhangsan", "enter_agent", EventKey=""),
+            "LOCATION": lambda: w.event("zhangsan", "LOCATION", Latitude=31.2, Longitude=121.4, Precision=30),
+            "card": lambda: w.card_event("wangjl", "T-1", "followed_up", "RC-1"),
+            "unknown": lambda: w.raw_type("zhangsan", "hologram", Foo="bar"),
+        }[kind]()
+        resp = await bot.send(inner)
+        assert resp.status == 200
+        await bot.settle()
+        [row] = await bot.inbox()
+        assert row.status == "done"
+        if kind == "card":
+            assert row.payload["task_id"] == "T-1" and row.payload["response_code"] == "RC-1"
+
+
+async def test_chinese_text_survives_the_wire(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.say("zhangsan", "今日拜访完成 华远科技 1小时 客户认可方案，下周报价 😀")
+        await bot.settle()
+        [row] = await bot.inbox()
+        assert row.payload["text"] == "今日拜访完成 华远科技 1小时 客户认可方案，下周报价 😀"
+
+
+async def test_wechatpy_vector_app_is_rejected_by_our_app(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """A correctly signed message for a different corp (another app's keys) never gets in."""
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        other = WeComWire(TOKEN, AES_KEY, "wwANOTHERCORP", AGENT_ID)
+        resp = await bot.post(other.envelope(other.text("zhangsan", "hi"), to_user=bot.wire.corp_id))
+        assert resp.status == 403
+        assert await bot.inbox() == []

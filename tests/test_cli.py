@@ -1,0 +1,105 @@
+"""The `salesbot` command, run as a real subprocess (config file, exit codes, output)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.channels.base import Text
+from bot.clock import SettableClock
+from store.models import OutboxMessage
+from store.repos.outbox import enqueue
+from tests.conftest import AES_KEY, AGENT_ID, API_TOKEN, CORP_ID, SECRET, TOKEN
+from tests.fakes.wecom_api import running_fake_wecom
+from tests.harness import seed_team
+
+SALESBOT = [sys.executable, "-m", "bot.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(path: Path, db_url: str, api_base: str = "http://127.0.0.1:9") -> Path:
+    path.write_text(
+        f"""
+[database]
+url = "{db_url}"
+[wecom]
+corp_id = "{CORP_ID}"
+agent_id = {AGENT_ID}
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base = "{api_base}"
+[api]
+token = "{API_TOKEN}"
+[scheduler]
+enabled = false
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *SALESBOT, *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_db_upgrade(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    code, out, err = await run("--config", str(cfg), "db", "upgrade", env={"SALESBOT_WECOM_SECRET": SECRET})
+    assert code == 0, err
+    assert "0001" in out
+
+
+async def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    # No secret anywhere: serve refuses to start and says which key.
+    code, _out, err = await run("--config", str(cfg), "serve", env={"SALESBOT_WECOM_SECRET": ""})
+    assert code == 2
+    assert "[wecom] secret" in err and "SALESBOT_WECOM_SECRET" in err
+
+
+async def test_jobs_run_outbox_at_a_given_moment(db_url: str, db, clock: SettableClock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with running_fake_wecom(clock) as fake:
+        async with db.transaction() as s:
+            enqueue(s, channel="wecom", recipient="zhangsan", reply=Text("你好"), now=clock.now())
+        cfg = write_config(tmp_path / "c.toml", db_url, fake.api_base)
+        code, out, err = await run("--config", str(cfg), "jobs", "run", "outbox", "--now", "2026-11-30T10:00:00",
+                                   env={"SALESBOT_WECOM_SECRET": SECRET})
+        assert code == 0, err
+        assert out.strip() == "outbox: 1"
+        assert [m.content for m in fake.delivered("zhangsan")] == ["你好"]
+        async with db.sessions() as s:
+            row = (await s.scalars(select(OutboxMessage))).one()
+        assert row.status == "sent"
+
+
+async def test_unknown_job_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.toml", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    code, _out, err = await run("--config", str(cfg), "jobs", "run", "nope", env={"SALESBOT_WECOM_SECRET": SECRET})
+    assert code == 2 and "unknown job 'nope'" in err
+
+
+async def test_local_chat(db_url: str, db, clock: SettableClock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    cfg = write_config(tmp_path / "c.toml", db_url)
+    code, out, err = await run("--config", str(cfg), "chat", "--user", "zhangsan", stdin="帮助\n取消\n/quit\n".encode(),
+                               env={"SALESBOT_WECOM_SECRET": SECRET})
+    assert code == 0, err
+    assert "记录拜访" in out and "没有进行中的对话" in out
+
+
+async def test_demo_runs_end_to_end() -> None:
+    code, out, err = await run("demo")
+    assert code == 0, err
+    assert "salesbot → 张三" in out  # a reply delivered through the fake WeCom API
+    assert "已去重" in out  # the re-delivered callback was deduplicated
+    assert "还没有开通" in out  # a stranger got the polite refusal

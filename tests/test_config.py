@@ -1,0 +1,93 @@
+"""Config: every key documented with its default; bad or missing keys stop start-up, naming the key."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, from_mapping, load
+from tests.conftest import AES_KEY, API_TOKEN, CORP_ID, SECRET, TOKEN
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+GOOD = {
+    "wecom": {"corp_id": CORP_ID, "agent_id": 218, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY},
+    "api": {"token": API_TOKEN},
+}
+
+
+def test_example_documents_every_key_with_its_default() -> None:
+    raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    defaults = Settings()
+    for section in fields(Settings):
+        assert section.name in raw, f"[{section.name}] missing from config.example.toml"
+        obj = getattr(defaults, section.name)
+        for f in fields(obj):
+            assert f.name in raw[section.name], f"[{section.name}] {f.name} missing from config.example.toml"
+            value = raw[section.name][f.name]
+            expected = getattr(obj, f.name)
+            assert (tuple(value) if isinstance(value, list) else value) == expected, f"[{section.name}] {f.name}"
+    # and nothing undocumented: the example itself loads (wecom keys empty → allowed without wecom)
+    load(EXAMPLE, env={}, require_wecom=False)
+
+
+def test_every_example_key_has_a_comment() -> None:
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith("#") and not line.startswith("stages"):
+            assert "#" in line, f"undocumented key line: {line}"
+
+
+def test_good_config_loads() -> None:
+    s = from_mapping(GOOD, env={})
+    assert s.wecom.agent_id == 218 and s.wecom.api_base == "https://qyapi.weixin.qq.com"
+
+
+@pytest.mark.parametrize(
+    ("patch", "named"),
+    [
+        ({"wecom": {"corp_id": ""}}, "[wecom] corp_id"),
+        ({"wecom": {"agent_id": "abc"}}, "[wecom] agent_id"),
+        ({"wecom": {"encoding_aes_key": "short"}}, "[wecom] encoding_aes_key"),
+        ({"wecom": {"encoding_aes_key": "!" * 43}}, "[wecom] encoding_aes_key"),
+        ({"wecom": {"api_base": "ftp://x"}}, "[wecom] api_base"),
+        ({"wecom": {"colour": "red"}}, "[wecom] colour"),
+        ({"server": {"port": 70000}}, "[server] port"),
+        ({"database": {"url": "mysql://x"}}, "[database] url"),
+        ({"api": {"token": "short"}}, "[api] token"),
+        ({"outbox": {"per_recipient_per_minute": 31}}, "[outbox] per_recipient_per_minute"),
+        ({"nonsense": {}}, "[nonsense]"),
+        ({"org": {"sync_at": "25:00"}}, "[org] sync_at"),
+    ],
+)
+def test_bad_keys_are_named(patch: dict[str, dict[str, object]], named: str) -> None:
+    raw = {k: dict(v) for k, v in GOOD.items()}
+    for section, values in patch.items():
+        raw.setdefault(section, {}).update(values)
+    with pytest.raises(ConfigError) as exc:
+        from_mapping(raw, env={})
+    assert named in str(exc.value)
+
+
+def test_secrets_from_environment() -> None:
+    env = {
+        "SALESBOT_WECOM_CORP_ID": CORP_ID,
+        "SALESBOT_WECOM_AGENT_ID": "218",
+        "SALESBOT_WECOM_SECRET": SECRET,
+        "SALESBOT_WECOM_TOKEN": TOKEN,
+        "SALESBOT_WECOM_ENCODING_AES_KEY": AES_KEY,
+        "SALESBOT_API_TOKEN": API_TOKEN,
+    }
+    s = from_mapping({}, env=env)
+    assert (s.wecom.secret, s.wecom.agent_id, s.api.token) == (SECRET, 218, API_TOKEN)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load(tmp_path / "nope.toml", env={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\nport=1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad, env={})
