@@ -7,6 +7,7 @@ being skipped (APScheduler's default grace is 1 s); max_instances=1: a slow run 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -30,17 +31,19 @@ async def run_job(deps: Deps, name: str) -> int:
     return count
 
 
+JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+
+
 def build_scheduler(deps: Deps) -> AsyncIOScheduler:
+    """The periodic jobs; later issues add their sweeps here (one job per sweep, never per item)."""
     s = deps.settings
-    scheduler = AsyncIOScheduler(
-        timezone=SHANGHAI,
-        job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
-    )
-    scheduler.add_job(run_job, "interval", seconds=s.scheduler.outbox_interval_s, args=[deps, "outbox"],
-                      id="outbox", replace_existing=True)
-    scheduler.add_job(run_job, "interval", seconds=s.scheduler.inbox_recovery_s, args=[deps, "inbox-recovery"],
-                      id="inbox-recovery", replace_existing=True)
+    scheduler = AsyncIOScheduler(timezone=SHANGHAI, job_defaults=JOB_OPTIONS)
     hour, minute = (int(x) for x in s.org.sync_at.split(":"))
-    scheduler.add_job(run_job, "cron", hour=hour, minute=minute, args=[deps, "sync-org"], id="sync-org",
-                      replace_existing=True)
+    jobs: list[tuple[str, dict[str, Any]]] = [
+        ("outbox", {"trigger": "interval", "seconds": s.scheduler.outbox_interval_s}),
+        ("inbox-recovery", {"trigger": "interval", "seconds": s.scheduler.inbox_recovery_s}),
+        ("sync-org", {"trigger": "cron", "hour": hour, "minute": minute}),
+    ]
+    for name, trigger in jobs:
+        scheduler.add_job(run_job, args=[deps, name], id=name, replace_existing=True, **trigger, **JOB_OPTIONS)
     return scheduler

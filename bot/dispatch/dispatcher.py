@@ -2,7 +2,8 @@
 
 Middleware order (outermost first), and why:
 1. error guard        — any exception is recorded on the inbox row and retried later, never lost.
-2. conversation lock  — one user's messages are handled one at a time, in arrival order.
+2. conversation lock  — one user's messages are handled one at a time, in arrival order (an asyncio
+                        lock in the process; on PostgreSQL also an advisory lock, for several processes).
 3. unit of work       — one transaction: claim the row, run the handler, write state + outbox, mark done.
 4. user resolution    — identity from the verified envelope only; unknown senders get a polite reply.
 Then the root router picks the handler (state filters first, then intents).
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.channels.base import IncomingMessage, Reply, Text
 from bot.clock import Clock
@@ -149,6 +150,12 @@ class Dispatcher:
         now = self._clock.now()
         wrote_outbox = False
         async with self._db.transaction() as session:
+            if self._db.engine.dialect.name == "postgresql":
+                # The in-process lock does not reach other processes: serialise the conversation in
+                # the database too, for as long as this transaction lives.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{job.channel}:{job.sender}"}
+                )
             row = (
                 await session.execute(
                     select(InboxMessage).where(InboxMessage.id == job.inbox_id).with_for_update()
