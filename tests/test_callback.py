@@ -145,3 +145,42 @@ async def test_wechatpy_vector_app_is_rejected_by_our_app(db_url: str, db, clock
         resp = await bot.post(other.envelope(other.text("zhangsan", "hi"), to_user=bot.wire.corp_id))
         assert resp.status == 403
         assert await bot.inbox() == []
+
+
+async def test_official_docs_post_vector_over_the_wire(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """The WeCom docs' POST example, byte for byte, is accepted and stored (sender mycreate is unknown
+    to the directory, so the reply is the polite refusal)."""
+    from tests.wecom.test_crypto import DOCS_POST_ENCRYPT
+
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        body = (
+            "<xml> <ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><Encrypt><![CDATA["
+            + DOCS_POST_ENCRYPT
+            + "]]></Encrypt>\n   <AgentID><![CDATA[218]]></AgentID>\n   </xml>"
+        ).encode()
+        query = "msg_signature=477715d11cdb4164915debcba66cb864d751f3e6&timestamp=1409659813&nonce=1372623149"
+        resp = await bot.client.post(f"/wecom/callback?{query}", data=body)
+        assert resp.status == 200
+        await bot.settle()
+        [row] = await bot.inbox()
+        assert (row.sender, row.payload["text"], row.dedup_key) == ("mycreate", "hello", "msg:4561255354251345929")
+        assert "还没有开通" in (bot.fake.delivered("mycreate")[0].content or "")
+
+
+async def test_tencent_sample_post_vector_over_the_wire(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_settings
+    from tests.fakes.wecom_api import running_fake_wecom
+    from tests.wecom.test_crypto import TENCENT_POST_ENCRYPT
+
+    async with running_fake_wecom(clock, corp_id="ww1436e0e65a779aee", agent_id=1000002) as fake:
+        settings = make_settings(db_url, api_base=fake.api_base, wecom={
+            "corp_id": "ww1436e0e65a779aee", "agent_id": 1000002, "token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+            "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"})
+        async with running_bot(db_url, clock, fake=fake, settings=settings, run_sender=False) as bot:
+            body = ("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName>\n<Encrypt><![CDATA["
+                    + TENCENT_POST_ENCRYPT + "]]></Encrypt>\n<AgentID><![CDATA[1000002]]></AgentID>\n</xml>").encode()
+            query = "msg_signature=0c3914025cb4b4d68103f6bfc8db550f79dcf48e&timestamp=1476422779&nonce=1597212914"
+            assert (await bot.client.post(f"/wecom/callback?{query}", data=body)).status == 200
+            await bot.deps.drain()
+            [row] = await bot.inbox()
+            assert (row.sender, row.payload["text"]) == ("ChenJiaShun", "你好")

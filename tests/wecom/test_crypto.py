@@ -103,3 +103,30 @@ def test_garbage_ciphertext_is_a_crypto_error(ciphertext: str) -> None:
 def test_signature_compare_rejects_non_hex_without_crashing() -> None:
     with pytest.raises(SignatureError):
         DOCS.verify("ü" * 40, "1", "2", DOCS_ECHOSTR)
+
+
+TENCENT = WeComCrypto(
+    "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "ww1436e0e65a779aee"
+)
+TENCENT_POST_ENCRYPT = (
+    "Kl7kjoSf6DMD1zh7rtrHjFaDapSCkaOnwu3bqLc5tAybhhMl9pFeK8NslNPVdMwmBQTNoW4mY7AIjeLvEl3NyeTkAgGzBhzTtRLNshw2AEew+kkY"
+    "cD+Fq72Kt00fT0WnN87hGrW8SqGc+NcT3mu87Ha3dz1pSDi6GaUA6A0sqfde0VJPQbZ9U+3JWcoD4Z5jaU0y9GSh010wsHF8KZD24YhmZH4ch4"
+    "Ka7ilEbjbfvhKkNL65HHL0J6EYJIZUC2pFrdkJ7MhmEbU2qARR4iQHE7wy24qy0cRX3Mfp6iELcDNfSsPGjUQVDGxQDCWjayJOpcwocugux082"
+    "f49HKYg84EpHSGXAyh+/oxwaWbvL6aSDPOYuPDGOCI8jmnKiypE+"
+)
+
+
+def test_tencent_python_sample_vectors() -> None:
+    """Tencent's callback/Sample.py (weworkapi_python): GET echostr and a POST with Chinese content,
+    whose length field counts UTF-8 bytes, not characters."""
+    echo = TENCENT.verify_and_decrypt(
+        "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb", "1476416373", "47744683",
+        "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==",
+    )
+    assert echo == "1288432023552776189"
+    plain = TENCENT.verify_and_decrypt(
+        "0c3914025cb4b4d68103f6bfc8db550f79dcf48e", "1476422779", "1597212914", TENCENT_POST_ENCRYPT
+    )
+    fields = parse_flat(plain)
+    assert (fields["FromUserName"], fields["Content"], fields["AgentID"]) == ("ChenJiaShun", "你好", "1000002")
+    assert len(plain.encode("utf-8")) == 228 and len(plain) == 224
