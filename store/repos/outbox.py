@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import Reply, Text, reply_payload
+from bot.channels.base import Markdown, Reply, Text, reply_payload
 from store.models import OutboxMessage
 
 
@@ -54,10 +54,14 @@ def enqueue(
     escalation_id: int | None = None,
     dedup_key: str | None = None,
 ) -> list[OutboxMessage]:
-    """Add outbox rows for one reply (a long text becomes several rows, in order)."""
-    bodies: list[Reply] = (
-        [Text(part) for part in split_utf8(reply.content, text_max_bytes)] if isinstance(reply, Text) else [reply]
-    )
+    """Add outbox rows for one reply (a long text or markdown becomes several rows, in order)."""
+    bodies: list[Reply]
+    if isinstance(reply, Text):
+        bodies = [Text(part) for part in split_utf8(reply.content, text_max_bytes)]
+    elif isinstance(reply, Markdown):  # markdown has the same 2048-byte limit
+        bodies = [Markdown(part) for part in split_utf8(reply.content, text_max_bytes)]
+    else:
+        bodies = [reply]
     rows: list[OutboxMessage] = []
     for index, body in enumerate(bodies):
         key = dedup_key if dedup_key is None or index == 0 else f"{dedup_key}#{index}"
