@@ -103,3 +103,41 @@ async def test_demo_runs_end_to_end() -> None:
     assert "salesbot → 张三" in out  # a reply delivered through the fake WeCom API
     assert "已去重" in out  # the re-delivered callback was deduplicated
     assert "还没有开通" in out  # a stranger got the polite refusal
+
+
+async def test_serve_starts_upgrades_and_answers(tmp_path: Path, clock: SettableClock) -> None:
+    """`salesbot serve --config FILE`: migrates a fresh database, serves /healthz and the callback."""
+    import socket
+
+    import aiohttp
+
+    from tests.fakes.wire import WeComWire
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with running_fake_wecom(clock) as fake:
+        cfg = write_config(tmp_path / "c.toml", f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", fake.api_base)
+        proc = await asyncio.create_subprocess_exec(
+            *SALESBOT, "--config", str(cfg), "serve", "--port", str(port), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "SALESBOT_WECOM_SECRET": SECRET},
+        )
+        try:
+            assert proc.stderr is not None
+            while True:  # readiness from the server's own log line
+                line = (await asyncio.wait_for(proc.stderr.readline(), timeout=60)).decode()
+                assert line, "server exited before serving"
+                if "serving on" in line:
+                    break
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+                wire = WeComWire(TOKEN, AES_KEY, CORP_ID, AGENT_ID)
+                signed = wire.envelope(wire.text("stranger", "帮助"))
+                async with http.post(f"http://127.0.0.1:{port}/wecom/callback?{signed.query}", data=signed.body) as r:
+                    assert r.status == 200
+            await fake.wait_delivered(1, userid="stranger", timeout=20)
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), timeout=30)
