@@ -16,6 +16,7 @@ from bot.channels.wecom.callback import WeComCallback
 from bot.clock import Clock
 from bot.config import Settings
 from bot.deps import DEPS
+from bot.dispatch.router import Router
 from bot.runtime import build_deps, connected
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,11 @@ def create_app(
     run_sender: bool = True,
     run_scheduler: bool | None = None,
     recover_on_start: bool = True,
+    router: Router | None = None,
 ) -> web.Application:
     """The salesbot web application: WeCom callback, JSON API, /healthz and /metrics."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    deps = build_deps(settings, clock)
+    deps = build_deps(settings, clock, router)
     app[DEPS] = deps
     assert deps.inbox is not None
     callback = WeComCallback(

@@ -46,10 +46,11 @@ class Deps:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
-    def process_later(self, inbox_id: int) -> None:
-        """Hand a freshly stored inbox row to the dispatcher in a tracked task."""
+    def process_later(self, inbox_id: int, channel: str, sender: str) -> None:
+        """Hand a freshly stored inbox row to the dispatcher in a tracked task (started in call order,
+        which keeps one user's messages in order)."""
         assert self.dispatcher is not None
-        self.spawn(self.dispatcher.process(inbox_id), name=f"inbox-{inbox_id}")
+        self.spawn(self.dispatcher.process(inbox_id, channel, sender), name=f"inbox-{inbox_id}")
 
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()

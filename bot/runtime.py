@@ -14,6 +14,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.deps import Deps
 from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.router import Router
 from bot.metrics import Labels
 from handlers import build_router
 from jobs.outbox_sender import OutboxSender, register_outbox_gauges
@@ -25,8 +26,10 @@ from store.repos.inbox import InboxWriter
 log = logging.getLogger(__name__)
 
 
-def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
-    """Everything that needs no running loop or connection: database handle, inbox writer, dispatcher."""
+def build_deps(settings: Settings, clock: Clock | None = None, router: Router | None = None) -> Deps:
+    """Everything that needs no running loop or connection: database handle, inbox writer, dispatcher.
+
+    `router` defaults to the product's handlers (tests may pass their own)."""
     db = Database.open(
         settings.database.url,
         busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,
@@ -34,7 +37,9 @@ def build_deps(settings: Settings, clock: Clock | None = None) -> Deps:
     )
     deps = Deps(settings=settings, db=db, clock=clock or SystemClock())
     deps.inbox = InboxWriter(db, max_batch=settings.inbox.group_commit_max_batch)
-    deps.dispatcher = Dispatcher(db, build_router(), settings, deps.clock, deps.metrics, on_outbox=deps.wake_sender)
+    deps.dispatcher = Dispatcher(
+        db, router or build_router(), settings, deps.clock, deps.metrics, on_outbox=deps.wake_sender
+    )
     return deps
 
 

@@ -20,7 +20,7 @@ async def test_crash_between_inbox_commit_and_processing(db_url: str, db, clock:
     await seed_team(db, clock)
     async with running_fake_wecom(clock) as fake:
         crash = pytest.MonkeyPatch()
-        crash.setattr(Deps, "process_later", lambda self, inbox_id: None)  # stored rows are never processed
+        crash.setattr(Deps, "process_later", lambda self, *row: None)  # stored rows are never processed
         async with running_bot(db_url, clock, fake=fake, run_sender=False, recover_on_start=False) as bot:
             crash.undo()  # the running app keeps the crashed behaviour; the next start is healthy
             assert (await bot.say("zhangsan", "帮助")).status == 200

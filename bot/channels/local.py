@@ -35,7 +35,7 @@ class LocalChat:
         )
         stored = await deps.inbox.store(message, now)
         if stored.inbox_id is not None:
-            await deps.dispatcher.process(stored.inbox_id)
+            await deps.dispatcher.process(stored.inbox_id, message.channel, message.sender)
         return await self.collect()
 
     async def collect(self) -> list[str]:

@@ -36,7 +36,8 @@ class WeComWire:
     def __init__(self, token: str, aes_key: str, corp_id: str, agent_id: int, base_time: int = 1_764_468_000):
         self.token, self.corp_id, self.agent_id = token, corp_id, agent_id
         self.crypto = WeComCrypto(token, aes_key, corp_id)
-        self._msg_ids = itertools.count(7_000_000_000_000_000_001)
+        # A random start: two wires (e.g. before and after a restart in a test) never reuse a MsgId.
+        self._msg_ids = itertools.count(7_000_000_000_000_000_000 + secrets.randbits(50) * 1000)
         self.base_time = base_time
 
     # ----------------------------------------------------------------- inner messages

@@ -96,17 +96,23 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ entry points
 
-    async def process(self, inbox_id: int) -> None:
-        """Process one inbox row (idempotent: a row already done is skipped)."""
-        async with self._db.sessions() as session:
-            head = (
-                await session.execute(
-                    select(InboxMessage.channel, InboxMessage.sender).where(InboxMessage.id == inbox_id)
-                )
-            ).one_or_none()
-        if head is None:
-            return
-        await self._call(0, Job(inbox_id, head.channel, head.sender))
+    async def process(self, inbox_id: int, channel: str | None = None, sender: str | None = None) -> None:
+        """Process one inbox row (idempotent: a row already done is skipped).
+
+        Callers that know the row's channel and sender pass them: the conversation lock is then taken
+        before anything awaits, so one user's messages are handled in the order they were stored.
+        """
+        if channel is None or sender is None:
+            async with self._db.sessions() as session:
+                head = (
+                    await session.execute(
+                        select(InboxMessage.channel, InboxMessage.sender).where(InboxMessage.id == inbox_id)
+                    )
+                ).one_or_none()
+            if head is None:
+                return
+            channel, sender = head.channel, head.sender
+        await self._call(0, Job(inbox_id, channel, sender))
 
     async def recover(self, now: datetime | None = None, limit: int = 500) -> int:
         """Process rows left pending (a crash) or failed and due for retry. Returns rows attempted."""

@@ -43,7 +43,7 @@ class WeComCallback:
         settings: WeComSettings,
         writer: InboxWriter,
         metrics: Metrics,
-        on_stored: Callable[[int], None],
+        on_stored: Callable[[int, str, str], None],
         clock: Clock,
         max_body_bytes: int = 65536,
     ) -> None:
@@ -143,5 +143,5 @@ class WeComCallback:
             return web.Response(status=200, text="")
         self._metrics.inc("salesbot_inbound_total", channel="wecom", type=message.event or message.msg_type)
         assert stored.inbox_id is not None
-        self._on_stored(stored.inbox_id)
+        self._on_stored(stored.inbox_id, message.channel, message.sender)
         return web.Response(status=200, text="")
