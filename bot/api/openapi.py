@@ -177,9 +177,7 @@ def build_openapi(stages: Sequence[str], *, max_items: int, max_body_bytes: int)
                 "operationId": "get_openapi",
                 "summary": "This document (no authentication needed)",
                 "security": [],
-                "responses": {
-                    "200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}}
-                },
+                "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}}},
             }
         }
     }

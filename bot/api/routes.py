@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from bot.api.openapi import API_PREFIX, build_openapi
 from bot.deps import DEPS, Deps
@@ -195,16 +196,22 @@ async def upsert_items(request: web.Request) -> web.Response:
     limits = request.app[LIMITS]
     items = parse_items(await _read_body(request, limits.max_body_bytes), limits.max_items)
     deps = _deps(request)
-    report = await import_rows(
-        deps.db,
-        kind,
-        enumerate(items),
-        deps.clock.now(),
-        stages=deps.settings.funnel.stages,
-        dry_run=dry_run,
-        source="api",
-        actor_label="api",
-    )
+    try:
+        report = await import_rows(
+            deps.db,
+            kind,
+            enumerate(items),
+            deps.clock.now(),
+            stages=deps.settings.funnel.stages,
+            dry_run=dry_run,
+            source="api",
+            actor_label="api",
+        )
+    except OperationalError:  # e.g. SQLite busy past its timeout: nothing was written, say so
+        log.warning("API import of %s: database unavailable", kind, exc_info=True)
+        raise ApiError(
+            503, "database busy or unavailable; nothing was written, retry later", {"Retry-After": "5"}
+        ) from None
     status = 422 if report.errors and report.applied == 0 else 200
     return _json(status, report.to_dict(position="index"))
 

@@ -65,11 +65,7 @@ class CustomersImporter(KindImporter):
             gone = sorted(stored - wanted)
             if gone:
                 await self.session.execute(delete(a).where(a.c.customer_id == p.row_id, a.c.alias.in_(gone)))
-            added += [
-                {"customer_id": p.row_id, "alias": alias}
-                for alias in p.extra["aliases"]
-                if alias not in stored
-            ]
+            added += [{"customer_id": p.row_id, "alias": alias} for alias in p.extra["aliases"] if alias not in stored]
         if added:
             await self.session.execute(insert(a), added)
 
@@ -81,9 +77,7 @@ class LeadsImporter(KindImporter):
     table = table_of(Lead)
 
     async def load_refs(self, rows: Sequence[Row]) -> None:
-        self.customers = await ids_by_external(
-            self.session, table_of(Customer), (r.value("customer") for r in rows)
-        )
+        self.customers = await ids_by_external(self.session, table_of(Customer), (r.value("customer") for r in rows))
         self.users = await ids_by_external(self.session, table_of(User), (r.value("assignee") for r in rows))
         await self.orgs.load(self.session)
 
@@ -92,9 +86,7 @@ class LeadsImporter(KindImporter):
         target: dict[str, Any] = {}
         _given(row, target, "title", "source", "status", "created_at", "first_contact_at")
         if row.has("customer"):
-            target["customer_id"] = self.ref_id(
-                self.customers, "customer", row.value("customer"), m.UNKNOWN_CUSTOMER
-            )
+            target["customer_id"] = self.ref_id(self.customers, "customer", row.value("customer"), m.UNKNOWN_CUSTOMER)
         if row.has("region"):
             target["region_id"] = self.org("region", row.value("region"), region_only=True)
         if row.has("assignee"):

@@ -16,7 +16,6 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.importing import messages as m
 from store.importing.orgs import OrgPending, OrgRefError, OrgResolver
 from store.importing.spec import KindSpec
 from store.importing.values import shown
@@ -90,9 +89,7 @@ def same(stored: Any, wanted: Any) -> bool:
     return bool(stored == wanted)
 
 
-async def rows_by_external(
-    session: AsyncSession, table: Table, external_ids: Iterable[str]
-) -> dict[str, RowMapping]:
+async def rows_by_external(session: AsyncSession, table: Table, external_ids: Iterable[str]) -> dict[str, RowMapping]:
     """Full rows keyed by external_id, fetched LOOKUP_CHUNK at a time."""
     wanted = sorted(set(external_ids))
     found: dict[str, RowMapping] = {}
@@ -191,17 +188,16 @@ class KindImporter:
         except OrgRefError as exc:
             raise RowProblem(column, str(exc)) from None
 
-    async def create_org_units(self, plans: Iterable[Plan]) -> int:
+    async def create_org_units(self, plans: Iterable[Plan]) -> None:
         """Create the units that rows about to be written refer to by path or name."""
         pending = {p for plan in plans if plan.action != "unchanged" for p in plan.pending_orgs()}
-        if not pending:
-            return 0
-        return await self.orgs.create_pending(self.session, pending, self.now)
+        if pending:
+            await self.orgs.create_pending(self.session, pending, self.now)
 
     # ------------------------------------------------------------ writing
 
-    def resolve(self, value: Any, new_ids: dict[str, int]) -> Any:
-        """A planned value made concrete at write time (org ids; subclasses add their own)."""
+    def resolve(self, value: Any) -> Any:
+        """A planned value made concrete at write time (a pending org unit's id)."""
         if isinstance(value, OrgPending):
             return self.orgs.id_of(value)
         return value
@@ -211,11 +207,12 @@ class KindImporter:
 
         Raises a database error or RowProblem; the engine then retries the chunk row by row.
         """
+        await self.create_org_units(plans)
         new_ids: dict[str, int] = {}
         creates = [p for p in plans if p.action == "create"]
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for p in creates:
-            params = {k: self.resolve(v, new_ids) for k, v in p.values.items()}
+            params = {k: self.resolve(v) for k, v in p.values.items()}
             groups.setdefault(tuple(sorted(params)), []).append(params)
         for group in groups.values():
             stmt = insert(self.table).returning(self.table.c.id, self.table.c.external_id)
@@ -223,17 +220,17 @@ class KindImporter:
             new_ids.update({ext: int(i) for i, ext in result.all()})
         for p in creates:
             p.row_id = new_ids[p.row.ext]
-        await self.update_rows([p for p in plans if p.action == "update"], new_ids)
+        await self.update_rows([p for p in plans if p.action == "update"])
         await self.after_write(plans, new_ids)
         return new_ids
 
-    async def update_rows(self, plans: Sequence[Plan], new_ids: dict[str, int]) -> None:
+    async def update_rows(self, plans: Sequence[Plan]) -> None:
         """executemany UPDATE ... WHERE id = ?, one statement per set of changed columns."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for p in plans:
             if not p.values:
                 continue
-            params = {f"v_{k}": self.resolve(v, new_ids) for k, v in p.values.items()}
+            params = {f"v_{k}": self.resolve(v) for k, v in p.values.items()}
             params["b_id"] = p.row_id
             groups.setdefault(tuple(sorted(p.values)), []).append(params)
         for keys, group in groups.items():
@@ -246,13 +243,3 @@ class KindImporter:
 
     async def after_write(self, plans: Sequence[Plan], new_ids: dict[str, int]) -> None:
         """Subclasses write dependent rows (aliases, managed units, deferred superiors)."""
-
-
-def unknown(kind: str) -> str:
-    """The reference-not-found message for a kind."""
-    return {
-        "users": m.UNKNOWN_USER,
-        "customers": m.UNKNOWN_CUSTOMER,
-        "opportunities": m.UNKNOWN_OPPORTUNITY,
-        "contracts": m.UNKNOWN_CONTRACT,
-    }[kind]

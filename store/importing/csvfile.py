@@ -83,9 +83,7 @@ def parse_csv_text(text: str, spec: KindSpec) -> CsvTable:
         if not any(cell.strip() for cell in cells):
             continue  # blank line, or a row of empty cells as spreadsheets write them
         if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            table.errors.append(
-                RowError(start, None, m.TOO_MANY_FIELDS.format(count=len(cells), header=width))
-            )
+            table.errors.append(RowError(start, None, m.TOO_MANY_FIELDS.format(count=len(cells), header=width)))
             continue
         cells = cells[:width] + [""] * (width - len(cells))
         table.rows.append((start, dict(zip(columns, cells, strict=True))))

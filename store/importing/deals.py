@@ -28,9 +28,7 @@ class OpportunitiesImporter(KindImporter):
     table = table_of(Opportunity)
 
     async def load_refs(self, rows: Sequence[Row]) -> None:
-        self.customers = await ids_by_external(
-            self.session, table_of(Customer), (r.value("customer") for r in rows)
-        )
+        self.customers = await ids_by_external(self.session, table_of(Customer), (r.value("customer") for r in rows))
         self.users = await ids_by_external(self.session, table_of(User), (r.value("owner") for r in rows))
 
     def plan(self, row: Row) -> Plan:
@@ -40,9 +38,7 @@ class OpportunitiesImporter(KindImporter):
         for col in ("stage_entered_at", "last_progress_at", "created_at"):
             if row.value(col) is not None:
                 target[col] = row.value(col)
-        target["customer_id"] = self.ref_id(
-            self.customers, "customer", row.value("customer"), m.UNKNOWN_CUSTOMER
-        )
+        target["customer_id"] = self.ref_id(self.customers, "customer", row.value("customer"), m.UNKNOWN_CUSTOMER)
         target["owner_id"] = self.ref_id(self.users, "owner", row.value("owner"), m.UNKNOWN_USER)
         if existing is None or existing["stage"] != target["stage"]:
             target.setdefault("stage_entered_at", self.now)
@@ -68,9 +64,7 @@ class ContractsImporter(KindImporter):
     table = table_of(Contract)
 
     async def load_refs(self, rows: Sequence[Row]) -> None:
-        self.customers = await ids_by_external(
-            self.session, table_of(Customer), (r.value("customer") for r in rows)
-        )
+        self.customers = await ids_by_external(self.session, table_of(Customer), (r.value("customer") for r in rows))
         self.users = await ids_by_external(self.session, table_of(User), (r.value("owner") for r in rows))
         self.opportunities = await ids_by_external(
             self.session, table_of(Opportunity), (r.value("opportunity") for r in rows), "customer_id"
@@ -86,9 +80,7 @@ class ContractsImporter(KindImporter):
         target["owner_id"] = self.ref_id(self.users, "owner", row.value("owner"), m.UNKNOWN_USER)
         if row.has("opportunity"):
             opp = row.value("opportunity")
-            target["opportunity_id"] = self.ref_id(
-                self.opportunities, "opportunity", opp, m.UNKNOWN_OPPORTUNITY
-            )
+            target["opportunity_id"] = self.ref_id(self.opportunities, "opportunity", opp, m.UNKNOWN_OPPORTUNITY)
             if opp is not None and self.opportunities[opp]["customer_id"] != customer_id:
                 raise RowProblem("opportunity", m.OPP_OTHER_CUSTOMER.format(value=shown(opp)))
 
@@ -109,9 +101,7 @@ class PaymentsImporter(KindImporter):
     table = table_of(Payment)
 
     async def load_refs(self, rows: Sequence[Row]) -> None:
-        self.contracts = await ids_by_external(
-            self.session, table_of(Contract), (r.value("contract") for r in rows)
-        )
+        self.contracts = await ids_by_external(self.session, table_of(Contract), (r.value("contract") for r in rows))
 
     def plan(self, row: Row) -> Plan:
         existing = self.existing.get(row.ext)

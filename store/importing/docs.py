@@ -26,7 +26,9 @@ the same data twice changes nothing (no new rows, no changed values, `updated_at
 
 The same columns are the fields of the JSON API (`PUT /api/v1/{{kind}}` with a JSON array, or
 `{{"items": [...]}}`, bearer token from `[api] token`); its OpenAPI document is served at
-`/api/v1/openapi.json`. A sample team lives in `bot/demo_data/*.csv`.
+`/api/v1/openapi.json`. `GET /api/v1/{{kind}}/{{external_id}}` returns a stored object in the same
+shape (times in Asia/Shanghai, amounts as strings, plus read-only `id`, `updated_at` and, where it
+is not a column, `created_at`: ignored when sent back). A sample team lives in `bot/demo_data/*.csv`.
 
 ## Rules for every file
 
@@ -62,7 +64,9 @@ def _type(col: Column, stages: Sequence[str]) -> str:
         choices = stages if col.stages else col.choices
         return "one of: " + ", ".join(f"`{c}`" for c in choices)
     if col.type is ColumnType.LIST:
-        return "list of: " + ", ".join(f"`{c}`" for c in col.choices) if col.choices else "list of text"
+        if col.choices:
+            return "list of: " + ", ".join(f"`{c}`" for c in col.choices)
+        return f"list of text ≤ {col.max_length}" if col.max_length else "list of text"
     return col.type.value
 
 

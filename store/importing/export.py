@@ -47,11 +47,12 @@ async def fetch_item(session: AsyncSession, kind: str, external_id: str) -> dict
         if col.ref in _REF_TABLES:
             ref_table = _REF_TABLES[col.ref]
             ref_id = row[f"{col.name}_id"]
-            out[col.name] = (
-                None
-                if ref_id is None
-                else await session.scalar(select(ref_table.c.external_id).where(ref_table.c.id == ref_id))
-            )
+            if ref_id is None:
+                out[col.name] = None
+                continue
+            ref_ext = await session.scalar(select(ref_table.c.external_id).where(ref_table.c.id == ref_id))
+            if ref_ext is not None:  # a target without an external id (e.g. synced from WeCom) is left
+                out[col.name] = ref_ext  # out, so sending the object back keeps the link instead of clearing it
         elif col.ref == "org":
             if orgs is None:
                 orgs = OrgResolver()
@@ -62,9 +63,7 @@ async def fetch_item(session: AsyncSession, kind: str, external_id: str) -> dict
                 out[col.name] = orgs.label(row[_ORG_COLUMNS[col.name]])
         elif col.name == "aliases":
             a = table_of(CustomerAlias)
-            aliases = await session.scalars(
-                select(a.c.alias).where(a.c.customer_id == row["id"]).order_by(a.c.id)
-            )
+            aliases = await session.scalars(select(a.c.alias).where(a.c.customer_id == row["id"]).order_by(a.c.id))
             out[col.name] = list(aliases)
         else:
             out[col.name] = _plain(row[col.name])

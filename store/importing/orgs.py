@@ -1,7 +1,8 @@
 """Org unit references in imports: an external id, a "区域/团队" path, or a bare unit name.
 
 Missing units named by a path (or a region name) are created, but only for rows that are otherwise
-valid: planning returns an OrgPending, and the engine creates the pending units just before writing.
+valid: planning returns an OrgPending, and the chunk that writes the row creates it in the same
+SAVEPOINT (a rolled-back chunk is forgotten with undo()).
 """
 
 from __future__ import annotations
@@ -57,15 +58,13 @@ class OrgResolver:
         self._regions: dict[str, int] = {}
         self._children: dict[tuple[int, str], int] = {}
         self._managed: dict[int, set[int]] = {}
-        self._created: dict[OrgPending, int] = {}
+        self.created_ids: list[int] = []  # units created by this run, in order
         self._expected_regions: set[str] = set()
 
     async def load(self, session: AsyncSession) -> None:
         t = table_of(OrgUnit)
         rows = await session.execute(
-            select(t.c.id, t.c.kind, t.c.name, t.c.parent_id, t.c.external_id, t.c.manager_id).order_by(
-                t.c.id
-            )
+            select(t.c.id, t.c.kind, t.c.name, t.c.parent_id, t.c.external_id, t.c.manager_id).order_by(t.c.id)
         )
         for r in rows:
             self._add(_Unit(r.id, r.kind, r.name, r.parent_id, r.external_id, r.manager_id))
@@ -139,34 +138,41 @@ class OrgResolver:
         return set(self._managed.get(user_id, ()))
 
     def id_of(self, value: int | OrgPending) -> int:
-        """A resolved id (after create_pending for pending ones)."""
-        return value if isinstance(value, int) else self._created[value]
+        """A resolved id (pending units must have been created by create_pending)."""
+        if isinstance(value, int):
+            return value
+        found = self._region(value.region) if value.team is None else self._path(value.region, value.team)
+        if not isinstance(found, int):
+            raise LookupError(f"org unit not created: {value}")
+        return found
 
-    async def create_pending(
-        self, session: AsyncSession, pending: Iterable[OrgPending], now: datetime
-    ) -> int:
-        """Create the pending regions, then teams; returns how many units were created."""
+    async def create_pending(self, session: AsyncSession, pending: Iterable[OrgPending], now: datetime) -> None:
+        """Create the pending regions, then teams (each only once)."""
         wanted = set(pending)
-        created = 0
         for name in sorted({p.region for p in wanted}):
-            region_id = self._region(name)
-            if region_id is None:
-                region_id = await self._insert(session, REGION, name, None, now)
-                created += 1
-            self._created[OrgPending(name)] = region_id
+            if self._region(name) is None:
+                await self._insert(session, REGION, name, None, now)
         for p in sorted(wanted, key=lambda p: (p.region, p.team or "")):
-            if p.team is None:
-                continue
-            found = self._path(p.region, p.team)
-            if isinstance(found, OrgPending):
-                found = await self._insert(session, TEAM, p.team, self._created[OrgPending(p.region)], now)
-                created += 1
-            self._created[p] = found
-        return created
+            region_id = self._region(p.region)
+            if p.team is not None and region_id is not None and isinstance(self._path(p.region, p.team), OrgPending):
+                await self._insert(session, TEAM, p.team, region_id, now)
 
-    async def _insert(
-        self, session: AsyncSession, kind: str, name: str, parent_id: int | None, now: datetime
-    ) -> int:
+    def mark(self) -> int:
+        """A point to undo() back to when the writes since then were rolled back."""
+        return len(self.created_ids)
+
+    def undo(self, mark: int) -> None:
+        """Forget units created after `mark` (their SAVEPOINT was rolled back)."""
+        for unit_id in reversed(self.created_ids[mark:]):
+            unit = self.units.pop(unit_id)
+            self._by_name[unit.name].remove(unit_id)
+            if self._regions.get(unit.name) == unit_id:
+                del self._regions[unit.name]
+            if unit.parent_id is not None and self._children.get((unit.parent_id, unit.name)) == unit_id:
+                del self._children[(unit.parent_id, unit.name)]
+        del self.created_ids[mark:]
+
+    async def _insert(self, session: AsyncSession, kind: str, name: str, parent_id: int | None, now: datetime) -> int:
         t = table_of(OrgUnit)
         new_id = (
             await session.execute(
@@ -174,4 +180,5 @@ class OrgResolver:
             )
         ).scalar_one()
         self._add(_Unit(int(new_id), kind, name, parent_id, None, None))
+        self.created_ids.append(int(new_id))
         return int(new_id)

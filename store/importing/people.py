@@ -49,9 +49,7 @@ class UsersImporter(KindImporter):
         wecom_ids = sorted({r.value("wecom_userid") for r in rows if r.value("wecom_userid")})
         self.adoptable: dict[str, RowMapping] = {}
         for part in chunked(wecom_ids, 500):
-            found = await self.session.execute(
-                select(t).where(t.c.wecom_userid.in_(part), t.c.external_id.is_(None))
-            )
+            found = await self.session.execute(select(t).where(t.c.wecom_userid.in_(part), t.c.external_id.is_(None)))
             self.adoptable.update({u["wecom_userid"]: u for u in found.mappings()})
         self.in_file = {r.ext for r in rows}
         self.claims: dict[str, dict[Any, int]] = {col: {} for col in (*_UNIQUE, "manages")}
@@ -86,12 +84,9 @@ class UsersImporter(KindImporter):
             for unit in wanted:
                 first = self.claims["manages"].get(unit)
                 if first is not None:
-                    label = (
-                        unit if isinstance(unit, int) else "/".join(filter(None, (unit.region, unit.team)))
-                    )
-                    raise RowProblem(
-                        "manages", m.MANAGES_TAKEN_IN_FILE.format(value=shown(label), first=first)
-                    )
+                    label = self.orgs.label(unit) if isinstance(unit, int) else f"{unit.region}/{unit.team or ''}"
+                    raise RowProblem("manages", m.MANAGES_TAKEN_IN_FILE.format(value=shown(label), first=first))
+            extra["claimed"] = wanted
             current = self.orgs.managed_by(int(existing["id"])) if existing is not None else set()
             if any(isinstance(u, OrgPending) for u in wanted) or set(wanted) != current:
                 extra_changed = True
@@ -101,7 +96,7 @@ class UsersImporter(KindImporter):
         for col in _UNIQUE:
             if row.value(col):
                 self.claims[col][row.value(col)] = row.line
-        for unit in extra.get("manages", ()):
+        for unit in extra.pop("claimed", ()):  # every unit the row names, changed or not
             self.claims["manages"][unit] = row.line
         return plan
 

@@ -41,6 +41,9 @@ class ImportReport:
 
     @property
     def failed(self) -> int:
+        """Rows rejected (a file or header problem rejects the file, not rows: 0 when aborted)."""
+        if self.aborted:
+            return 0
         return len({e.line for e in self.errors if e.line is not None})
 
     @property

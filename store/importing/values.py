@@ -42,6 +42,13 @@ def shown(value: object) -> str:
     return f"“{text[:_SHOWN]}…”" if len(text) > _SHOWN else f"“{text}”"
 
 
+def field_name(key: object) -> str:
+    """An unknown field's name as reported: control characters escaped, at most 64 characters."""
+    text = key if isinstance(key, str) else repr(key)
+    text = text.encode("unicode_escape").decode("ascii") if _FORBIDDEN.search(text) else text
+    return text if len(text) <= 64 else text[:63] + "…"
+
+
 def parse_value(col: Column, raw: object, stages: Sequence[str]) -> Any:
     """The typed value of `raw` for `col`, or None when empty."""
     if raw is None:
