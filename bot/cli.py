@@ -58,7 +58,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _import(settings: Settings, kind: str, path: Path, clock: Clock) -> int:
+async def _import(settings: Settings, kind: str, path: Path, clock: Clock, dry_run: bool) -> int:
     from store.db import Database
     from store.importer import format_report, import_csv
     from store.migrate import upgrade
@@ -66,7 +66,7 @@ async def _import(settings: Settings, kind: str, path: Path, clock: Clock) -> in
     db = Database.open(settings.database.url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
     try:
         await upgrade(db.engine)
-        report = await import_csv(db, kind, path, clock.now(), stages=settings.funnel.stages)
+        report = await import_csv(db, kind, path, clock.now(), stages=settings.funnel.stages, dry_run=dry_run)
     finally:
         await db.close()
     print(format_report(report))
@@ -74,7 +74,8 @@ async def _import(settings: Settings, kind: str, path: Path, clock: Clock) -> in
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_import(_settings(args, require_wecom=False), args.kind, Path(args.file), _clock(args.now)))
+    settings = _settings(args, require_wecom=False)
+    return asyncio.run(_import(settings, args.kind, Path(args.file), _clock(args.now), args.dry_run))
 
 
 async def _run_job(settings: Settings, name: str, clock: Clock) -> int:
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["users", "customers", "leads", "opportunities", "contracts", "payments"])
     p.add_argument("file")
     p.add_argument("--now", help="ISO 8601 instant used as the import time")
+    p.add_argument("--dry-run", action="store_true", help="check every row and report, write nothing")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("sync-org", help="pull departments and users from WeCom")

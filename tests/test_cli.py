@@ -141,3 +141,29 @@ async def test_serve_starts_upgrades_and_answers(tmp_path: Path, clock: Settable
         finally:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), timeout=30)
+
+
+async def test_import_twice_and_a_bad_row(db_url: str, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`salesbot import`: the same file twice changes nothing; a bad row is reported with its line."""
+    from sqlalchemy import func
+
+    from store.models import Customer
+
+    cfg = write_config(tmp_path / "c.toml", db_url)
+    users = ROOT / "bot" / "demo_data" / "users.csv"
+    code, out, err = await run("--config", str(cfg), "import", "users", str(users))
+    assert code == 0, out + err
+    csv = tmp_path / "customers.csv"
+    csv.write_text(
+        "\ufeffexternal_id,name,industry\nC1,华远科技,IT服务\nC2,,零售\nC3,东方零售,零售\n", encoding="utf-8"
+    )
+    code, out, _ = await run("--config", str(cfg), "import", "customers", str(csv))
+    assert code == 1  # some rows failed
+    assert "第 3 行" in out and "name" in out
+    code, out2, _ = await run("--config", str(cfg), "import", "customers", str(csv))
+    assert code == 1
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Customer)) == 2
+        names = set((await s.scalars(select(Customer.name))).all())
+    assert names == {"华远科技", "东方零售"}
+    assert "新建 0" in out2 and "未变 2" in out2
