@@ -60,7 +60,7 @@ class WeComSettings:
     api_base: str = "https://qyapi.weixin.qq.com"
     request_timeout_s: float = 10.0
     token_refresh_margin_s: int = 300
-    duplicate_check_interval_s: int = 600
+    duplicate_check_interval_s: int = 3600
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ HELP: dict[str, str] = {
     "salesbot_outbox_oldest_age_seconds": "Age of the oldest undelivered outbox row.",
     "salesbot_inbox_backlog": "Inbox rows not yet processed.",
     "salesbot_job_runs_total": "Scheduled job runs by job and outcome.",
+    "salesbot_wecom_api_requests_total": (
+        "WeCom API calls by endpoint and outcome (the platform errcode, or network for no usable answer)."
+    ),
+    "salesbot_api_requests_total": "HTTP API (/api/v1) requests by route name and HTTP status.",
 }
 
 

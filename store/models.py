@@ -272,6 +272,11 @@ class OutboxMessage(Base):
     """A message to deliver, written in the same transaction as the state change that caused it.
 
     status: pending -> sent | dead. kind: text | markdown | template_card | update_card.
+    busy_retries: -1 ("system busy") answers so far (the sender gives up past [outbox] busy_retries).
+    duplicate_check_interval_s: the `duplicate_check_interval` of this row's message/send requests, fixed
+    at its first claim so every resend is byte-identical (jobs/outbox/request.py says why it varies).
+    response_code: an interactive template_card's code from message/send, for
+    message/update_template_card (single-use, 24 h).
     """
 
     __tablename__ = "outbox"
@@ -296,6 +301,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     platform_msgid: Mapped[str | None] = mapped_column(String(128), default=None)
+    busy_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duplicate_check_interval_s: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_code: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class ConversationState(Base):

@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.channels.base import Reply, TemplateCard, Text, UpdateCard
-from bot.channels.wecom.api import WeComClient, encode_body
+from bot.channels.wecom.api import ApiResult, WeComClient, encode_body
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.metrics import Metrics
-from jobs.outbox_sender import OutboxSender, build_request, register_outbox_gauges
+from jobs.outbox import policy
+from jobs.outbox.request import duplicate_check_spread, next_duplicate_check_interval
+from jobs.outbox_sender import Claimed, OutboxSender, build_request, register_outbox_gauges
 from store.db import Database
 from store.models import OutboxMessage
 from store.repos import outbox as outbox_repo
@@ -74,6 +76,10 @@ class Env:
 
     def delivered(self, userid: str) -> list[str | None]:
         return [m.content for m in self.fake.delivered(userid)]
+
+    def intervals(self) -> list[int]:
+        """duplicate_check_interval of every message/send request, in order."""
+        return [r.json()["duplicate_check_interval"] for r in self.fake.requests("message/send")]
 
     def sends(self, kind: str, errcode: str) -> float:
         return self.metrics.value("salesbot_outbox_sends_total", channel="wecom", kind=kind, errcode=errcode)
@@ -236,7 +242,8 @@ async def test_busy_three_times_then_delivered_once_with_the_same_body(env: Env)
     env.fake.script("message/send", [BUSY, BUSY, BUSY])
     await drive(env, step=timedelta(seconds=env.settings.outbox.backoff_max_s))
     row = await env.row(row_id)
-    assert row.status == "sent" and row.attempts == 4
+    assert row.status == "sent" and row.attempts == 4 and row.busy_retries == 3
+    assert row.last_error is None and row.last_errcode == 0
     assert env.delivered("zhangsan") == ["回款提醒"]
     bodies = {r.body for r in env.fake.requests("message/send")}
     assert len(env.fake.requests("message/send")) == 4 and len(bodies) == 1  # byte-identical resends
@@ -248,6 +255,7 @@ async def test_busy_four_times_is_dead(env: Env) -> None:
     await drive(env, step=timedelta(seconds=env.settings.outbox.backoff_max_s))
     row = await env.row(row_id)
     assert row.status == "dead" and row.last_errcode == -1 and row.attempts == 4
+    assert row.busy_retries == 4 and row.last_error == "system busy"  # a count of its own, not in the text
     assert env.metrics.value("salesbot_outbox_dead_total", channel="wecom", errcode="-1") == 1
     assert env.delivered("zhangsan") == []
 
@@ -260,6 +268,18 @@ async def test_retry_waits_for_backoff_with_full_jitter(env: Env) -> None:
     delay = (row.next_attempt_at - env.clock.now()).total_seconds()
     assert 0 <= delay <= env.settings.outbox.backoff_base_s  # first retry: uniform in [0, base]
     assert row.status == "pending" and row.lease_until is None
+    assert row.busy_retries == 1 and row.last_errcode == -1 and row.last_error == "system busy"
+
+
+async def test_busy_answers_count_over_the_rows_life(build: Build) -> None:
+    """-1 answers add up across other failures: the row's budget is busy_retries in all."""
+    env = build(busy_retries=2)
+    [row_id] = await env.enqueue("zhangsan", Text("x"))
+    env.fake.script("message/send", [BUSY, Fault.DROP, BUSY, {"errcode": 45009, "errmsg": "freq"}, BUSY])
+    await drive(env, step=timedelta(seconds=env.settings.outbox.backoff_max_s))
+    row = await env.row(row_id)
+    assert row.status == "dead" and row.busy_retries == 3 and row.attempts == 4  # the 45009 is not counted
+    assert env.delivered("zhangsan") == []
 
 
 async def test_network_errors_are_retried_and_delivered_once(env: Env) -> None:
@@ -288,6 +308,81 @@ async def test_lost_answer_resend_is_dropped_by_duplicate_check(env: Env) -> Non
     assert (await env.row(row_id)).status == "sent"
     assert env.delivered("zhangsan") == ["审批已通过"]  # seen once
     assert len(env.fake.duplicates) == 1
+
+
+# ---------------------------------------------------------------- identical replies vs the duplicate check
+
+
+async def test_identical_replies_to_one_person_are_all_delivered(env: Env) -> None:
+    base = env.settings.wecom.duplicate_check_interval_s
+    ids = [await env.enqueue("zhangsan", Text("好的，已记录")) for _ in range(3)]
+    await env.sender.run_once()
+    env.clock.advance(seconds=600)  # well inside every window
+    [later] = await env.enqueue("zhangsan", Text("好的，已记录"))
+    await env.sender.run_once()
+    assert env.delivered("zhangsan") == ["好的，已记录"] * 4
+    assert env.fake.duplicates == []
+    assert env.intervals() == [base, base - 1, base - 2, base - 3]  # the only difference between the JSONs
+    rows = [await env.row(row_id) for [row_id] in ids] + [await env.row(later)]
+    assert [r.duplicate_check_interval_s for r in rows] == env.intervals()
+
+
+async def test_each_recipient_has_its_own_rotation(env: Env) -> None:
+    base = env.settings.wecom.duplicate_check_interval_s
+    await env.enqueue("zhangsan", Text("a"))
+    await env.enqueue("lisi", Text("b"))
+    await env.enqueue("zhangsan", Text("c"))
+    await env.sender.run_once()
+    by_user = {u: [m.body["duplicate_check_interval"] for m in env.fake.delivered(u)] for u in ("zhangsan", "lisi")}
+    assert by_user == {"zhangsan": [base, base - 1], "lisi": [base]}
+
+
+async def test_identical_replies_with_a_lost_answer_arrive_once_each(env: Env) -> None:
+    """Two rows with the same words; the first one's answer is lost and it is sent again: the member
+    gets exactly two messages, neither swallowed nor doubled."""
+    for _ in range(2):
+        await env.enqueue("zhangsan", Text("好的，已记录"))
+    env.fake.script("message/send", [Fault.DELIVER_THEN_DROP])
+    await drive(env, step=timedelta(seconds=env.settings.outbox.backoff_max_s))
+    assert env.delivered("zhangsan") == ["好的，已记录", "好的，已记录"]
+    assert len(env.fake.duplicates) == 1  # the resend of the first row
+    sends = env.fake.requests("message/send")
+    assert len(sends) == 3 and sends[0].body == sends[1].body != sends[2].body
+    assert [r.status for r in await env.rows()] == ["sent", "sent"]
+
+
+async def test_resend_after_a_config_change_keeps_the_rows_interval(
+    env: Env, build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interval is stored at the first claim: a restart with another base still resends the same
+    bytes, so the crashed row is not shown twice."""
+    [row_id] = await env.enqueue("zhangsan", Text("客户已签约"))
+
+    async def dies(*args: Any) -> None:
+        raise RuntimeError("the process died between send and record")
+
+    monkeypatch.setattr(env.sender, "_record", dies)
+    await env.sender.run_once()
+    restarted = build(wecom={"duplicate_check_interval_s": 7200})
+    env.clock.advance(seconds=env.settings.outbox.lease_s + 1)
+    assert await restarted.sender.run_once() == 1
+    first, second = env.fake.requests("message/send")
+    assert first.body == second.body
+    assert env.delivered("zhangsan") == ["客户已签约"] and len(env.fake.duplicates) == 1
+    assert (await env.row(row_id)).duplicate_check_interval_s == env.settings.wecom.duplicate_check_interval_s
+
+
+@pytest.mark.parametrize(("base", "spread"), [(3600, 1800), (14400, 1800), (600, 300), (3, 1), (1, 1)])
+def test_duplicate_check_interval_rotation(base: int, spread: int) -> None:
+    assert duplicate_check_spread(base) == spread
+    values, previous = [], None
+    for _ in range(2 * spread):
+        previous = next_duplicate_check_interval(previous, base)
+        values.append(previous)
+    assert values[:spread] == list(range(base, base - spread, -1)) == values[spread:]  # cycles
+    assert min(values) >= max(1, base // 2)  # the window never shrinks below half the base
+    assert next_duplicate_check_interval(base + 10, base) == base  # the base changed: start over
+    assert next_duplicate_check_interval(base - spread, base) == base
 
 
 async def test_unknown_errcode_is_a_dead_letter(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -455,10 +550,11 @@ def _card(task_id: str) -> dict[str, Any]:
 
 
 async def test_template_card_and_update_card(env: Env) -> None:
-    await env.enqueue("zhangsan", TemplateCard(_card("esc-1")))
+    [card_id] = await env.enqueue("zhangsan", TemplateCard(_card("esc-1")))
     await env.sender.run_once()
     [card] = env.fake.delivered("zhangsan")
     assert card.msgtype == "template_card" and card.body["template_card"]["task_id"] == "esc-1"
+    assert card.response_code and (await env.row(card_id)).response_code == card.response_code
 
     code = env.fake.issue_response_code(["zhangsan"])  # as the click callback carries it
     [update_id] = await env.enqueue("zhangsan", UpdateCard(code, ("zhangsan",), replace_name="已跟进"))
@@ -476,6 +572,24 @@ async def test_template_card_and_update_card(env: Env) -> None:
     again = await env.row(again_id)
     assert again.status == "dead" and again.last_errcode == 40035  # response_code is single-use
     assert env.sends("update_card", "0") == 1
+
+
+async def test_response_code_is_kept_for_updating_an_unclicked_card(env: Env) -> None:
+    """The code message/send gave for an interactive card, stored on its row, updates the card later
+    (e.g. "expired") although nobody clicked; cards without buttons and texts have none."""
+    [card_id] = await env.enqueue("zhangsan", TemplateCard(_card("esc-3")))
+    notice = {"card_type": "text_notice", "main_title": {"title": "周报"}, "card_action": {"type": 1, "url": "https://x"}}
+    [notice_id] = await env.enqueue("zhangsan", TemplateCard(notice))
+    [text_id] = await env.enqueue("zhangsan", Text("x"))
+    await env.sender.run_once()
+    code = (await env.row(card_id)).response_code
+    assert code is not None
+    assert (await env.row(notice_id)).response_code is None and (await env.row(text_id)).response_code is None
+
+    [update_id] = await env.enqueue("zhangsan", UpdateCard(code, ("zhangsan",), replace_name="已过期"))
+    await env.sender.run_once()
+    assert (await env.row(update_id)).status == "sent"
+    assert env.fake.card_updates[0]["response_code"] == code
 
 
 async def test_update_card_can_replace_the_whole_card(env: Env) -> None:
@@ -541,6 +655,35 @@ def test_build_request_is_deterministic_and_canonical() -> None:
     _, same = build_request("text", "zhangsan", dict(reversed(list(payload.items()))), settings.wecom)
     assert encode_body(body) == encode_body(same)
     assert encode_body({"b": 1, "a": "中"}) == '{"a":"中","b":1}'.encode()
+    assert body["duplicate_check_interval"] == settings.wecom.duplicate_check_interval_s  # none stored yet
+    _, stored = build_request("text", "zhangsan", payload, settings.wecom, duplicate_check_interval=3500)
+    assert stored["duplicate_check_interval"] == 3500
+
+
+def _claimed(**fields: Any) -> Claimed:
+    values: dict[str, Any] = {
+        "id": 1, "recipient": "zhangsan", "kind": "text", "payload": {"content": "x"}, "attempts": 0,
+        "busy_retries": 0, "duplicate_check_interval_s": 3600, "lease_until": datetime(2026, 1, 1),
+    }  # fmt: skip
+    return Claimed(**{**values, **fields})
+
+
+def test_policy_decides_from_the_answer_alone() -> None:
+    outbox = make_settings("sqlite+aiosqlite:///unused.db").outbox
+    now, rng = datetime(2026, 1, 1), random.Random(1)
+    busy = ApiResult(-1, "system busy")
+    first = policy.on_answer(_claimed(), busy, outbox, now, rng)
+    assert first.action == "retry" and first.busy_retries == 1 and first.error == "system busy"
+    last = policy.on_answer(_claimed(busy_retries=outbox.busy_retries), busy, outbox, now, rng)
+    assert last.action == "dead" and last.busy_retries == outbox.busy_retries + 1
+    limited = policy.on_answer(_claimed(), ApiResult(45033, "freq"), outbox, now, rng)
+    assert limited.action == "pause" and not limited.counts_attempt and limited.busy_retries is None
+    assert limited.until == now + timedelta(seconds=outbox.rate_limit_pause_s)
+    sent = policy.on_answer(_claimed(), ApiResult(0, "ok", {"msgid": "m1", "response_code": "rc"}), outbox, now, rng)
+    assert (sent.action, sent.msgid, sent.response_code) == ("sent", "m1", "rc")
+    oversized = ApiResult(0, "ok", {"msgid": "m" * 129, "response_code": ""})
+    assert policy.on_answer(_claimed(), oversized, outbox, now, rng).msgid is None  # never fails the record
+    assert policy.on_answer(_claimed(), ApiResult(81013, "no user"), outbox, now, rng).action == "dead"
 
 
 @pytest.mark.parametrize(

@@ -208,6 +208,18 @@ async def test_fake_duplicate_check_drops_same_request_within_interval(
     assert fake.delivered_count("zhangsan") == 2
 
 
+async def test_fake_duplicate_check_compares_the_whole_request(client: WeComClient, fake: FakeWeCom) -> None:
+    """The same words with another duplicate_check_interval are another request JSON: delivered (the
+    outbox sender relies on this to keep identical replies apart)."""
+    first = text("zhangsan", "好的，已记录", enable_duplicate_check=1, duplicate_check_interval=3600)
+    second = {**first, "duplicate_check_interval": 3599}
+    assert (await client.send_message(first)).ok and (await client.send_message(second)).ok
+    assert [m.content for m in fake.delivered("zhangsan")] == ["好的，已记录", "好的，已记录"]
+    assert fake.duplicates == []
+    assert (await client.send_message(second)).ok  # ... while a resend of either is still dropped
+    assert fake.delivered_count("zhangsan") == 2 and len(fake.duplicates) == 1
+
+
 async def test_fake_silently_drops_past_30_a_minute(
     client: WeComClient, fake: FakeWeCom, clock: SettableClock
 ) -> None:
@@ -252,6 +264,7 @@ async def test_update_template_card_response_code_is_single_use(
     )
     assert sent.ok
     code = sent.data["response_code"]
+    assert fake.delivered("zhangsan")[0].response_code == code
     update = {
         "userids": ["zhangsan"],
         "agentid": AGENT_ID,
@@ -337,3 +350,5 @@ async def test_requests_are_counted_by_endpoint_and_outcome(
     assert metrics.value("salesbot_wecom_api_requests_total", endpoint="gettoken", outcome="0") == 1
     assert metrics.value("salesbot_wecom_api_requests_total", endpoint="message/send", outcome="0") == 1
     assert metrics.value("salesbot_wecom_api_requests_total", endpoint="message/send", outcome="-1") == 1
+    rendered = await metrics.render()
+    assert "# HELP salesbot_wecom_api_requests_total WeCom API calls" in rendered

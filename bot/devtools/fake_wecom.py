@@ -10,9 +10,11 @@ Built from the official docs (发送应用消息 90236, 更新模版卡片消息
 * message/send validates agentid (40056), msgtype (40008), recipients (81013 when none is valid, once a
   directory is set), content (44004 empty); truncates text/markdown past 2048 bytes like WeCom;
   implements `enable_duplicate_check`/`duplicate_check_interval` (the same request JSON within the
-  interval is answered ok but not delivered again); and the silent drop: past 30 messages a minute or
-  1000 an hour to one member the answer is still errcode 0 but nothing is delivered (recorded in
-  `dropped()`). Interactive template cards need a unique task_id (42014) and return a response_code.
+  interval, compared byte for byte, is answered ok with the first msgid but not delivered again; the
+  docs do not say whether a card's response_code is repeated, so it is not); and the silent drop:
+  past 30 messages a minute or 1000 an hour to one member the answer is still errcode 0 but nothing is
+  delivered (recorded in `dropped()`). Interactive template cards need a unique task_id (42014) and
+  return a response_code (also on the delivered `Message`).
 * message/update_template_card: response_code single-use and valid `response_code_ttl` (24 h; the docs
   say 24 h on one page and 72 h on another: the fake takes the stricter). The docs give no errcode
   for a used or expired code; the fake answers 40035 (不合法的参数).
@@ -95,6 +97,7 @@ class Message:
     msgid: str
     at: datetime
     body: dict[str, Any]
+    response_code: str | None = None  # an interactive template card's, as message/send answered it
 
     @property
     def content(self) -> str | None:
@@ -351,6 +354,7 @@ class FakeWeCom:
                     self.duplicates.append(Message(userid, msgtype, seen.msgid, now, body))
                 return {"errcode": 0, "errmsg": "ok", "msgid": seen.msgid, **extra}
 
+        code: str | None = None
         if msgtype == "template_card":
             card = body["template_card"]
             card_type = card.get("card_type")
@@ -370,7 +374,7 @@ class FakeWeCom:
         if body.get("enable_duplicate_check") == 1:
             self._recent_bodies[hashlib.sha256(raw).hexdigest()] = _Sent(msgid, now)
         for userid in recipients:
-            message = Message(userid, msgtype, msgid, now, body)
+            message = Message(userid, msgtype, msgid, now, body, code)
             if self._over_member_limit(userid, now):
                 self._dropped[userid].append(message)  # accepted, silently not delivered
             else:
