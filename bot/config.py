@@ -246,8 +246,10 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
         raise ConfigError("[outbox] per_recipient_per_minute: WeCom silently drops past 30 a minute; use ≤ 30")
     if not (512 <= s.outbox.text_max_bytes <= 2048):
         raise ConfigError("[outbox] text_max_bytes: must be 512..2048 (WeCom truncates past 2048 bytes)")
-    if not (0 < s.wecom.duplicate_check_interval_s <= 14400):
-        raise ConfigError("[wecom] duplicate_check_interval_s: must be 1..14400 seconds")
+    if not (120 <= s.wecom.duplicate_check_interval_s <= 14400):
+        # ≥ 120 so each recipient's rows get distinct intervals (identical replies are not swallowed);
+        # ≤ 14400 is WeCom's maximum.
+        raise ConfigError("[wecom] duplicate_check_interval_s: must be 120..14400 seconds")
     _positive("inbox", s.inbox, "group_commit_max_batch", "max_attempts", "retry_base_s")
     _positive("conversation", s.conversation, "state_ttl_minutes")
     if len(s.funnel.stages) < 2 or len(set(s.funnel.stages)) != len(s.funnel.stages):

@@ -283,6 +283,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
+        # Per-recipient order and interval rotation look up a recipient's rows by id.
+        Index("ix_outbox_channel_recipient_id", "channel", "recipient", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

@@ -241,6 +241,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_recipient_sent', ['recipient', 'sent_at'], unique=False)
+        batch_op.create_index('ix_outbox_channel_recipient_id', ['channel', 'recipient', 'id'], unique=False)
         batch_op.create_index('ix_outbox_status_next', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('activities',
@@ -349,6 +350,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_next')
         batch_op.drop_index('ix_outbox_recipient_sent')
+        batch_op.drop_index('ix_outbox_channel_recipient_id')
 
     op.drop_table('outbox')
     with op.batch_alter_table('opportunities', schema=None) as batch_op:
