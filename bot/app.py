@@ -15,7 +15,7 @@ from bot.api.routes import setup_api
 from bot.channels.wecom.callback import WeComCallback
 from bot.clock import Clock
 from bot.config import Settings
-from bot.deps import DEPS
+from bot.deps import DEPS, Deps
 from bot.dispatch.router import Router
 from bot.runtime import build_deps, connected
 
@@ -71,15 +71,32 @@ def _processing(recover_on_start: bool) -> CleanupCtx:
         assert deps.inbox is not None and deps.dispatcher is not None
         deps.inbox.start()
         if recover_on_start:
-            # Rows stored before a crash but never processed are processed now.
-            deps.spawn(deps.dispatcher.recover(), name="inbox-recovery")
+            # Rows stored before a crash but never processed: processed now (a tracked task).
+            deps.spawn(deps.dispatcher.recover(deps.clock.now()), name="inbox-recovery-start")
+        recovery = asyncio.create_task(_recovery_loop(deps), name="inbox-recovery")
         yield
+        recovery.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recovery
         # Stop taking new rows, then let in-flight processing finish (bounded).
         await deps.inbox.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(deps.drain(), timeout=deps.settings.server.shutdown_grace_s)
 
     return ctx
+
+
+async def _recovery_loop(deps: Deps) -> None:
+    """Failed inbox rows are retried when due, and rows a dead task left pending are picked up. This
+    runs whether or not the scheduler is enabled: retries must never depend on an optional part."""
+    assert deps.dispatcher is not None
+    interval = deps.settings.scheduler.inbox_recovery_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await deps.dispatcher.recover(deps.clock.now(), grace_s=interval)
+        except Exception:
+            log.exception("inbox recovery pass failed; trying again in %ss", interval)
 
 
 async def _sender_loop(app: web.Application) -> AsyncIterator[None]:

@@ -35,13 +35,14 @@ JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "ma
 
 
 def build_scheduler(deps: Deps) -> AsyncIOScheduler:
-    """The periodic jobs; later issues add their sweeps here (one job per sweep, never per item)."""
+    """The periodic jobs; later issues add their sweeps here (one job per sweep, never per item).
+
+    Inbox recovery is not here: the app runs it in its own loop (bot/app.py), scheduler or not."""
     s = deps.settings
     scheduler = AsyncIOScheduler(timezone=SHANGHAI, job_defaults=JOB_OPTIONS)
     hour, minute = (int(x) for x in s.org.sync_at.split(":"))
     jobs: list[tuple[str, dict[str, Any]]] = [
         ("outbox", {"trigger": "interval", "seconds": s.scheduler.outbox_interval_s}),
-        ("inbox-recovery", {"trigger": "interval", "seconds": s.scheduler.inbox_recovery_s}),
         ("sync-org", {"trigger": "cron", "hour": hour, "minute": minute}),
     ]
     for name, trigger in jobs:

@@ -251,6 +251,8 @@ class InboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("channel", "dedup_key"),
         Index("ix_inbox_status_next", "status", "next_attempt_at"),
+        # A conversation's earlier unprocessed rows are looked up before each message.
+        Index("ix_inbox_conversation", "channel", "sender", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

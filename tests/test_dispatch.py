@@ -83,14 +83,53 @@ async def test_flow_state_expires(db_url: str, db, clock: SettableClock) -> None
         assert "没看懂" in (await replies(bot, "zhangsan"))[-1]
 
 
-async def test_messages_of_one_user_are_handled_in_order(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
-    """Sent back to back (their processing overlaps), a flow's steps still apply in arrival order."""
+async def test_crash_leftovers_of_a_conversation_are_handled_before_its_new_message(  # type: ignore[no-untyped-def]
+    db_url: str, db, clock: SettableClock
+) -> None:
+    """After a crash, "华远科技" is still pending when "45" arrives: the older message goes first."""
+    import pytest
+
+    from bot.deps import Deps
+
     await seed_team(db, clock)
-    async with running_bot(db_url, clock, run_sender=False, router=survey_router()) as bot:
-        await bot.say("zhangsan", "开始")
-        await bot.say("zhangsan", "华远科技")
-        await bot.say("zhangsan", "30")
-        assert await replies(bot, "zhangsan") == ["哪个客户？", "多长时间？", "记下了：华远科技 30分钟"]
+    async with running_fake_wecom(clock) as fake:
+        async with running_bot(db_url, clock, fake=fake, run_sender=False, router=survey_router()) as bot:
+            await bot.say("zhangsan", "开始")
+            await bot.settle()
+        crash = pytest.MonkeyPatch()
+        crash.setattr(Deps, "process_later", lambda self, *row: None)
+        async with running_bot(db_url, clock, fake=fake, run_sender=False, router=survey_router()) as bot:
+            crash.undo()
+            await bot.say("zhangsan", "华远科技")  # stored, never processed
+        async with running_bot(db_url, clock, fake=fake, run_sender=False, router=survey_router(),
+                               recover_on_start=False) as bot:
+            await bot.say("zhangsan", "45")
+            assert await replies(bot, "zhangsan") == ["哪个客户？", "多长时间？", "记下了：华远科技 45分钟"]
+
+
+async def test_conversation_lock_serialises_one_key_only() -> None:
+    import asyncio
+
+    from bot.dispatch.dispatcher import _ConversationLocks
+
+    locks, log = _ConversationLocks(), []
+    gate = asyncio.Event()
+
+    async def work(name: str) -> None:
+        log.append(f"{name}+")
+        if name == "a1":
+            await gate.wait()
+        log.append(f"{name}-")
+
+    tasks = [asyncio.create_task(locks.run(key, lambda n=name: work(n)))
+             for key, name in ((("w", "a"), "a1"), (("w", "a"), "a2"), (("w", "b"), "b1"))]
+    await asyncio.sleep(0)  # let them start (not a wait for time: one loop turn)
+    await asyncio.sleep(0)
+    assert log == ["a1+", "b1+", "b1-"]  # a2 waits behind a1; b1 (another user) does not
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert log[3:] == ["a1-", "a2+", "a2-"]
+    assert locks.locks == {}  # nothing kept once nobody holds or waits
 
 
 async def test_nested_routers_first_match_wins() -> None:

@@ -87,12 +87,14 @@ class Dispatcher:
         self._metrics = metrics
         self._on_outbox = on_outbox
         self._locks = _ConversationLocks()
+        self._slots = asyncio.Semaphore(max(1, settings.database.pool_size - 1))
         self._chain: list[Callable[[Job, Next], Awaitable[None]]] = [
             self._error_guard,
             self._conversation_lock,
             self._unit_of_work,
             self._resolve_user,
         ]
+        self._after_lock = self._chain.index(self._unit_of_work)
 
     # ------------------------------------------------------------------ entry points
 
@@ -114,24 +116,34 @@ class Dispatcher:
             channel, sender = head.channel, head.sender
         await self._call(0, Job(inbox_id, channel, sender))
 
-    async def recover(self, now: datetime | None = None, limit: int = 500) -> int:
-        """Process rows left pending (a crash) or failed and due for retry. Returns rows attempted."""
+    async def recover(self, now: datetime | None = None, *, grace_s: float = 0, limit: int = 500) -> int:
+        """Process rows left pending (a crash; older than `grace_s`, younger ones are probably in
+        flight) and failed rows due for retry, until none is left. Returns rows attempted.
+
+        Rows are started in id order, concurrently across conversations: a slow conversation does not
+        hold back the others, and one user's rows keep their order (conversation lock, FIFO)."""
         now = now or self._clock.now()
-        async with self._db.sessions() as session:
-            ids = (
-                await session.execute(
-                    select(InboxMessage.id)
-                    .where(
-                        (InboxMessage.status == "pending")
-                        | ((InboxMessage.status == "failed") & (InboxMessage.next_attempt_at <= now))
+        attempted, after = 0, 0
+        while True:
+            async with self._db.sessions() as session:
+                rows = (
+                    await session.execute(
+                        select(InboxMessage.id, InboxMessage.channel, InboxMessage.sender)
+                        .where(
+                            InboxMessage.id > after,
+                            ((InboxMessage.status == "pending")
+                             & (InboxMessage.received_at <= now - timedelta(seconds=grace_s)))
+                            | ((InboxMessage.status == "failed") & (InboxMessage.next_attempt_at <= now)),
+                        )
+                        .order_by(InboxMessage.id)
+                        .limit(limit)
                     )
-                    .order_by(InboxMessage.id)
-                    .limit(limit)
-                )
-            ).scalars().all()
-        for inbox_id in ids:
-            await self.process(inbox_id)
-        return len(ids)
+                ).all()
+            if not rows:
+                return attempted
+            await asyncio.gather(*(self.process(r.id, r.channel, r.sender) for r in rows))
+            attempted += len(rows)
+            after = rows[-1].id
 
     # ------------------------------------------------------------------ the chain
 
@@ -150,9 +162,39 @@ class Dispatcher:
             await self._record_failure(job, exc)
 
     async def _conversation_lock(self, job: Job, call_next: Next) -> None:
-        await self._locks.run((job.channel, job.sender), lambda: call_next(job))
+        async def in_order() -> None:
+            # Rows of this conversation stored earlier but never processed (a crash) go first, each
+            # under its own error guard. Failed rows do not hold newer ones back: they are retried
+            # with backoff, and a bug in one message must not silence a rep for hours.
+            for older in await self._older_pending(job):
+                await self._error_guard(older, lambda j: self._call(self._after_lock, j))
+            await call_next(job)
+
+        await self._locks.run((job.channel, job.sender), in_order)
+
+    async def _older_pending(self, job: Job) -> list[Job]:
+        async with self._db.sessions() as session:
+            ids = (
+                await session.scalars(
+                    select(InboxMessage.id)
+                    .where(
+                        InboxMessage.channel == job.channel,
+                        InboxMessage.sender == job.sender,
+                        InboxMessage.status == "pending",
+                        InboxMessage.id < job.inbox_id,
+                    )
+                    .order_by(InboxMessage.id)
+                )
+            ).all()
+        return [Job(i, job.channel, job.sender) for i in ids]
 
     async def _unit_of_work(self, job: Job, call_next: Next) -> None:
+        # At most `slots` units of work at once: a burst of messages must not take every database
+        # connection (and on SQLite the write lock) away from the inbox writer, whose commit gates the 200.
+        async with self._slots:
+            await self._unit_of_work_now(job, call_next)
+
+    async def _unit_of_work_now(self, job: Job, call_next: Next) -> None:
         now = self._clock.now()
         wrote_outbox = False
         async with self._db.transaction() as session:
@@ -182,7 +224,8 @@ class Dispatcher:
             )
             await call_next(job)
             ctx = job.ctx
-            if ctx.user is not None and ctx.state.changed:
+            # Saved when changed, and on every message inside a flow: the expiry counts from the last word.
+            if ctx.user is not None and (ctx.state.changed or ctx.state.flow is not None):
                 await repos.conversations.save(
                     message.channel,
                     message.sender,

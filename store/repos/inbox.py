@@ -99,19 +99,40 @@ class InboxWriter:
             try:
                 results = await self._write([values for values, _ in batch])
             except asyncio.CancelledError:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(RuntimeError("inbox writer stopped"))
+                self._fail(batch, RuntimeError("inbox writer stopped"))
                 raise
-            except Exception as exc:  # the callers answer 503 so the platform retries
-                log.exception("inbox batch of %d failed", len(batch))
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+            except Exception as exc:
+                if len(batch) == 1:
+                    # The caller answers 503 so the platform retries.
+                    log.exception("inbox write failed")
+                    self._fail(batch, exc)
+                    continue
+                # One bad row must not fail the others: write them one by one.
+                log.warning("inbox batch of %d failed (%s); writing its rows one by one", len(batch), exc)
+                for item in batch:
+                    await self._write_alone(item)
                 continue
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+
+    async def _write_alone(self, item: tuple[dict[str, Any], asyncio.Future[Stored]]) -> None:
+        values, fut = item
+        try:
+            [result] = await self._write([values])
+        except Exception as exc:
+            log.exception("inbox write failed")
+            if not fut.done():
+                fut.set_exception(exc)
+            return
+        if not fut.done():
+            fut.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[tuple[dict[str, Any], asyncio.Future[Stored]]], exc: BaseException) -> None:
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_exception(exc)
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[Stored]:
         """One INSERT ... ON CONFLICT DO NOTHING RETURNING for the batch, one commit."""

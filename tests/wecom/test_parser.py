@@ -57,7 +57,11 @@ def test_event_dedup_key_includes_event_key_and_task() -> None:
     b = parse(WIRE.card_event("m", "T2", "a", "rc2", create_time=100))
     c = parse(WIRE.card_event("m", "T1", "b", "rc3", create_time=100))
     assert len({a.dedup_key, b.dedup_key, c.dedup_key}) == 3
-    assert dedup_key({"MsgType": "event", "FromUserName": "m", "CreateTime": "100", "Event": "x"}) == "evt:m|100|x||"
+    # Separators cannot make two different events collide; long keys stay short.
+    k1 = dedup_key({"MsgType": "event", "FromUserName": "m", "CreateTime": "1", "EventKey": "a|", "TaskId": "T"})
+    k2 = dedup_key({"MsgType": "event", "FromUserName": "m", "CreateTime": "1", "EventKey": "a", "TaskId": "|T"})
+    k3 = dedup_key({"MsgType": "event", "FromUserName": "m", "CreateTime": "1", "EventKey": "k" * 1024})
+    assert k1 != k2 and len(k3) <= 255
 
 
 def test_unknown_type_is_kept() -> None:

@@ -72,7 +72,7 @@ class WeComCallback:
 
     async def verify_url(self, request: web.Request) -> web.Response:
         """URL verification: answer the bare decrypted echostr (no quotes, newline or BOM)."""
-        query = parse_query(request.query_string)
+        query = parse_query(request.rel_url.raw_query_string)
         signed, echostr = self._signed(query), query.get("echostr", "")
         if signed is None or not echostr or len(echostr) > 4096:
             return self._reject(400, "missing parameters")
@@ -89,13 +89,20 @@ class WeComCallback:
         return web.Response(body=plain.encode("utf-8"), content_type="text/plain")
 
     async def _read_body(self, request: web.Request) -> bytes | None:
+        """The whole body (it may arrive in many reads, or chunked), or None once it passes the cap."""
         if request.content_length is not None and request.content_length > self._max_body:
             return None
-        body = await request.content.read(self._max_body + 1)
-        return None if len(body) > self._max_body else body
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(16384):
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def receive(self, request: web.Request) -> web.Response:
-        query = parse_query(request.query_string)
+        query = parse_query(request.rel_url.raw_query_string)
         signed = self._signed(query)
         body = await self._read_body(request)
         if body is None:

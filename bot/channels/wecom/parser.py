@@ -8,6 +8,8 @@ does not parse) and unknown types are mapped here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from bot.channels.base import IncomingMessage, Location
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
 MAX_FIELD_CHARS = 20000  # WeCom text is at most 2048 bytes; anything far bigger is hostile
+MAX_FIELDS = 500
 
 
 class XmlError(ValueError):
@@ -28,7 +31,14 @@ class XmlError(ValueError):
 
 
 def reject_declarations(body: bytes) -> None:
-    """Refuse DTD/entity declarations before any parsing (XXE, billion laughs)."""
+    """Refuse non-UTF-8 bodies and DTD/entity declarations before any parsing (XXE, billion laughs).
+
+    WeCom sends UTF-8; checking the encoding first means the screen cannot be sidestepped with UTF-16.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise XmlError("body is not UTF-8") from None
     if _DECLARATION.search(body):
         raise XmlError("DTD or entity declarations are not allowed")
 
@@ -44,10 +54,19 @@ def parse_flat(xml: str | bytes) -> dict[str, str]:
     fields: dict[str, str] = {}
     for child in root:
         if len(child):
-            # Nested structures (e.g. SendLocationInfo, ScanCodeInfo) are flattened with a prefix.
+            # Nested structures (e.g. SelectedItems of a card) are flattened with a prefix; repeated
+            # leaves keep every value (Tag, Tag#2, ...).
             for sub in child.iter():
-                if sub is not child and not len(sub):
-                    fields[f"{child.tag}.{sub.tag}"] = (sub.text or "").strip()
+                if sub is child or len(sub):
+                    continue
+                key, n = f"{child.tag}.{sub.tag}", 1
+                while key in fields:
+                    n += 1
+                    key = f"{child.tag}.{sub.tag}#{n}"
+                value = (sub.text or "").strip()
+                if len(value) > MAX_FIELD_CHARS or len(fields) > MAX_FIELDS:
+                    raise XmlError(f"field {key} is too long or there are too many fields")
+                fields[key] = value
             continue
         value = child.text or ""
         if len(value) > MAX_FIELD_CHARS:
@@ -71,11 +90,18 @@ def _int(value: str | None) -> int | None:
 
 
 def dedup_key(fields: dict[str, str]) -> str:
-    """MsgId for messages; FromUserName + CreateTime + Event + EventKey + TaskId for events (FACTS 4)."""
-    if fields.get("MsgType", "").lower() != "event" and fields.get("MsgId"):
-        return f"msg:{fields['MsgId']}"
+    """MsgId for messages; FromUserName + CreateTime + Event + EventKey + TaskId for events (FACTS 4).
+
+    Event keys are hashed: the parts may be long (a button key is up to 1024 bytes) and joining them
+    with a separator could make two different events collide.
+    """
+    msg_id = fields.get("MsgId", "")
+    if fields.get("MsgType", "").lower() != "event" and msg_id:
+        if msg_id.isdigit() and len(msg_id) <= 64:
+            return f"msg:{msg_id}"
+        return "msg#" + hashlib.sha256(msg_id.encode("utf-8")).hexdigest()
     parts = [fields.get(k, "") for k in ("FromUserName", "CreateTime", "Event", "EventKey", "TaskId")]
-    return "evt:" + "|".join(parts)
+    return "evt:" + hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def to_incoming(fields: dict[str, str]) -> IncomingMessage:
@@ -86,6 +112,10 @@ def to_incoming(fields: dict[str, str]) -> IncomingMessage:
     msg_type = fields.get("MsgType", "").strip().lower()
     if not msg_type:
         raise XmlError("MsgType missing")
+    # Column widths of the inbox: a longer value is not a WeCom message (and must not fail a batch).
+    for key, limit in (("FromUserName", 64), ("MsgType", 32), ("Event", 64), ("AgentID", 32)):
+        if len(fields.get(key, "")) > limit:
+            raise XmlError(f"{key} is too long")
     created = _int(fields.get("CreateTime"))
     if created is None or not 0 <= created < 2**32:
         raise XmlError("CreateTime missing or invalid")

@@ -37,6 +37,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index('ix_inbox_status_next', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_inbox_conversation', ['channel', 'sender', 'id'], unique=False)
 
     op.create_table('org_units',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -388,5 +389,6 @@ def downgrade() -> None:
     op.drop_table('org_units')
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_inbox_status_next')
+        batch_op.drop_index('ix_inbox_conversation')
 
     op.drop_table('inbox')
