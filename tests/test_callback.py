@@ -184,3 +184,56 @@ async def test_tencent_sample_post_vector_over_the_wire(db_url: str, db, clock: 
             await bot.deps.drain()
             [row] = await bot.inbox()
             assert (row.sender, row.payload["text"]) == ("ChenJiaShun", "你好")
+
+
+async def test_body_arriving_in_pieces_is_read_whole(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """A proxy may stream the body: a signed callback split across writes (and chunked) still gets in."""
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        signed = bot.wire.envelope(bot.wire.text("zhangsan", "帮助"))
+
+        async def pieces():  # type: ignore[no-untyped-def]
+            for i in range(0, len(signed.body), 37):
+                yield signed.body[i : i + 37]
+                await asyncio.sleep(0)  # hand the loop over between pieces (not a wait for time)
+
+        resp = await bot.client.post(f"/wecom/callback?{signed.query}", data=pieces())
+        assert resp.status == 200
+        await bot.settle()
+        assert len(bot.fake.delivered("zhangsan")) == 1
+
+
+async def test_raw_plus_in_echostr_is_kept(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """The query is URL-decoded exactly once: an unencoded '+' of the base64 echostr stays '+'."""
+    async with running_bot(db_url, clock) as bot:
+        query = (
+            "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr="
+            "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ%3D%3D"
+        )
+        resp = await bot.client.get(f"/wecom/callback?{query}")
+        assert (resp.status, await resp.read()) == (200, b"1616140317555161061")
+
+
+async def test_same_event_three_times_at_once(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """Events have no MsgId: FromUserName + CreateTime + Event + EventKey + TaskId dedups them."""
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        inner = bot.wire.card_event("wangjl", "R4-1-2026W49", "followed_up", "RC-1", create_time=1764468000)
+        other = bot.wire.card_event("wangjl", "R4-2-2026W49", "followed_up", "RC-2", create_time=1764468000)
+        responses = await asyncio.gather(*(bot.send(inner) for _ in range(3)), bot.send(other))
+        assert [r.status for r in responses] == [200] * 4
+        await bot.settle()
+        rows = await bot.inbox()
+        assert sorted(r.payload["task_id"] for r in rows) == ["R4-1-2026W49", "R4-2-2026W49"]
+
+
+async def test_location_event_fields_are_kept(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.send(bot.wire.event("zhangsan", "LOCATION", Latitude=31.2304, Longitude=121.4737, Precision=30.0))
+        await bot.settle()
+        [row] = await bot.inbox()
+        assert row.event == "location"
+        assert row.payload["location"] == {"lat": 31.2304, "lng": 121.4737, "label": None, "scale": None,
+                                           "precision": 30.0}
+        assert bot.fake.delivered("zhangsan") == []  # automatic reports get no reply

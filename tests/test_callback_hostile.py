@@ -7,9 +7,7 @@ import struct
 
 import pytest
 
-from bot.channels.wecom.crypto import signature
 from bot.clock import SettableClock
-from tests.conftest import TOKEN
 from tests.harness import Bot, running_bot, seed_team
 
 BILLION_LAUGHS = (
@@ -83,6 +81,8 @@ async def test_hostile_callbacks(db_url: str, db, clock: SettableClock, case: st
             signed = w.envelope("<xml><MsgType>text</MsgType><CreateTime>1</CreateTime><AgentID>218</AgentID></xml>")
         resp = await bot.post(signed)
         assert resp.status == expected, await resp.text()
+        if case in ("xxe", "billion_laughs"):  # stopped by the screen, before any parser ran
+            assert await resp.text() == "DTD or entity declarations are not allowed"
         await assert_no_side_effect(bot)
         assert bot.deps.metrics.total("salesbot_inbound_rejected_total") == 1
 
@@ -103,7 +103,6 @@ async def test_signature_over_the_ciphertext_only(db_url: str, db, clock: Settab
         body = f"<xml><Encrypt><![CDATA[{other}]]></Encrypt><AgentID>218</AgentID></xml>".encode()
         resp = await bot.post(type(good)(good.query, body))
         assert resp.status == 403
-        assert signature(TOKEN, "1", "2", other) != signature(TOKEN, "1", "2", "x")
         await assert_no_side_effect(bot)
 
 
@@ -117,3 +116,24 @@ async def test_database_down_answers_503_so_wecom_retries(db_url: str, db, clock
         bot.deps.inbox._write = broken  # type: ignore[method-assign,assignment]
         resp = await bot.send(bot.wire.text("zhangsan", "帮助"))
         assert resp.status == 503
+
+
+async def test_utf16_body_cannot_sidestep_the_screen(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        resp = await bot.post(bot.wire.sign_raw(XXE.decode().encode("utf-16"), "&e;"))
+        assert resp.status == 400 and await resp.text() == "body is not UTF-8"
+        await assert_no_side_effect(bot)
+
+
+async def test_chunked_body_over_the_cap_is_413(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """No Content-Length (chunked transfer): the cap still applies while reading."""
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        signed = bot.wire.envelope(bot.wire.text("zhangsan", "x"))
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(40):
+                yield b"<!-- " + b"x" * 4096 + b" -->"
+
+        resp = await bot.client.post(f"/wecom/callback?{signed.query}", data=chunks())
+        assert resp.status == 413
+        await assert_no_side_effect(bot)
