@@ -23,7 +23,12 @@ def _settings(args: argparse.Namespace, *, require_wecom: bool = True) -> Settin
 
 
 def _clock(now: str | None) -> Clock:
-    return SettableClock(parse_instant(now)) if now else SystemClock()
+    if not now:
+        return SystemClock()
+    try:
+        return SettableClock(parse_instant(now))
+    except ValueError:
+        raise ConfigError(f"--now: not an ISO 8601 instant: {now!r} (e.g. 2026-11-30T09:00:00+08:00)") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -78,7 +83,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return asyncio.run(_import(settings, args.kind, Path(args.file), _clock(args.now), args.dry_run))
 
 
-async def _run_job(settings: Settings, name: str, clock: Clock) -> int:
+async def _run_job(settings: Settings, name: str, clock: Clock, *, force: bool = False) -> int:
     from bot.runtime import build_deps, connected
     from jobs.registry import registry
 
@@ -87,7 +92,12 @@ async def _run_job(settings: Settings, name: str, clock: Clock) -> int:
         raise ConfigError(f"unknown job {name!r} (known: {', '.join(sorted(jobs))})")
     deps = build_deps(settings, clock)
     async with connected(deps):
-        count = await jobs[name](deps, clock.now())
+        if name == "sync-org":
+            from jobs.registry import run_sync_org
+
+            count = await run_sync_org(deps, clock.now(), force=force)
+        else:
+            count = await jobs[name](deps, clock.now())
         await deps.drain()
     return count
 
@@ -99,7 +109,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_org(args: argparse.Namespace) -> int:
-    count = asyncio.run(_run_job(_settings(args), "sync-org", _clock(args.now)))
+    count = asyncio.run(_run_job(_settings(args), "sync-org", _clock(args.now), force=args.force))
     print(f"sync-org: {count} changes")
     return 0
 
@@ -170,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync-org", help="pull departments and users from WeCom")
     p.add_argument("--now")
+    p.add_argument("--force", action="store_true", help="apply even if many users would be deactivated")
     p.set_defaults(func=cmd_sync_org)
 
     p = sub.add_parser("jobs", help="scheduled jobs")
@@ -190,16 +201,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """Failures of the outside world (network, WeCom, a refused sync): a message, not a traceback."""
+    from bot.channels.wecom.api import ApiNetworkError, WeComApiError
+    from jobs.sync_org import SyncError
+    from store.db import DatabaseCheckError
+    from store.migrate import MigrationError
+
+    return (ApiNetworkError, WeComApiError, SyncError, DatabaseCheckError, MigrationError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if str(level).upper() != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    failures = _operational_errors()
     try:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"配置错误 / config error: {exc}", file=sys.stderr)
         return 2
+    except failures as exc:
+        print(f"失败 / failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -104,6 +104,7 @@ class OrgSettings:
     sales_ops: tuple[str, ...] = ()
     root_department_id: int = 1
     sync_at: str = "02:30"
+    max_deactivate_share: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,21 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
         # ≤ 14400 is WeCom's maximum.
         raise ConfigError("[wecom] duplicate_check_interval_s: must be 120..14400 seconds")
     _positive("inbox", s.inbox, "group_commit_max_batch", "max_attempts", "retry_base_s")
+    if s.inbox.group_commit_max_batch > 1000:
+        # 14 bound values a row: past ~2,300 rows one INSERT exceeds SQLite's 32,766 parameters.
+        raise ConfigError("[inbox] group_commit_max_batch: must be 1..1000")
+    if s.inbox.retry_max_s < s.inbox.retry_base_s:
+        raise ConfigError("[inbox] retry_max_s: must be ≥ retry_base_s")
+    if s.outbox.rate_limit_pause_s < 60:
+        raise ConfigError("[outbox] rate_limit_pause_s: WeCom lifts 45009/45033 after about a minute; use ≥ 60")
+    if not (0 < s.outbox.backoff_base_s <= s.outbox.backoff_max_s):
+        raise ConfigError("[outbox] backoff_base_s: must be positive and ≤ backoff_max_s")
+    _positive("scheduler", s.scheduler, "inbox_recovery_s", "outbox_interval_s")
+    _positive("database", s.database, "sqlite_busy_timeout_ms")
+    if s.database.pool_size < 2:
+        raise ConfigError("[database] pool_size: must be ≥ 2 (one connection stays free for the inbox writer)")
+    if not (0 <= s.org.max_deactivate_share <= 1):
+        raise ConfigError("[org] max_deactivate_share: must be between 0 and 1")
     _positive("conversation", s.conversation, "state_ttl_minutes")
     if len(s.funnel.stages) < 2 or len(set(s.funnel.stages)) != len(s.funnel.stages):
         raise ConfigError("[funnel] stages: need at least two distinct stage names")

@@ -24,10 +24,10 @@ async def run_inbox_recovery(deps: Deps, now: datetime) -> int:
     return await deps.dispatcher.recover(now)
 
 
-async def run_sync_org(deps: Deps, now: datetime) -> int:
-    """Pull the WeCom directory into regions, teams and users."""
+async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int:
+    """Pull the WeCom directory into regions, teams and users; returns how many things changed."""
     assert deps.wecom is not None
-    report = await sync_org(deps.db, WeComDirectory(deps.wecom), deps.settings.org, now)
+    report = await sync_org(deps.db, WeComDirectory(deps.wecom), deps.settings.org, now, force=force)
     return report.total()
 
 

@@ -25,7 +25,11 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 5) 
     BEGIN IMMEDIATE transactions (a transaction that reads then writes can otherwise fail with
     SQLITE_BUSY without waiting)."""
     if is_sqlite(url):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        database = make_url(url).database or ""
+        in_memory = database in {"", ":memory:"} or "mode=memory" in url
+        # An in-memory database lives in one connection (StaticPool): no pool sizes apply.
+        pool_args: dict[str, Any] = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
+        engine = create_async_engine(url, **pool_args)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -49,6 +49,9 @@ def db_url(backend: str, tmp_path: Path) -> str:
 
 async def _reset_pg(db: Database) -> None:
     global _pg_migrated
+    name = db.engine.url.database or ""
+    if "test" not in name and "salesbot_" not in name:
+        raise RuntimeError(f"refusing to wipe database {name!r}: SALESBOT_TEST_PG_URL must name a test database")
     if not _pg_migrated:
         async with db.engine.begin() as conn:
             await conn.execute(text("DROP SCHEMA public CASCADE"))

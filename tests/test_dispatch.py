@@ -157,3 +157,12 @@ async def test_nested_routers_first_match_wins() -> None:
 
 def test_normalize_handles_full_width_and_noise() -> None:
     assert normalize("  ＨＥＬＰ\u3000 帮助\x07 ") == "help 帮助"
+
+
+async def test_help_words_including_question_marks(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        for word in ("帮助", "？", "?", "help!", "ＨＥＬＰ", " 菜单 "):
+            await bot.say("zhangsan", word)
+        got = await replies(bot, "zhangsan")
+        assert len(got) == 6 and all("记录拜访" in g for g in got)

@@ -37,10 +37,14 @@ USERS = [
 ]
 
 
-async def run_sync(db_url: str, clock: SettableClock, fake) -> int:  # type: ignore[no-untyped-def]
+async def run_sync(db_url: str, clock: SettableClock, fake, force: bool = False) -> int:  # type: ignore[no-untyped-def]
+    from jobs.registry import run_sync_org
+
     settings = make_settings(db_url, api_base=fake.api_base, org={"finance": ["caiwu"], "sales_ops": ["huadong_vp"]})
     deps = build_deps(settings, clock)
     async with connected(deps):
+        if force:
+            return await run_sync_org(deps, clock.now(), force=True)
         return await registry()["sync-org"](deps, clock.now())
 
 
@@ -69,7 +73,8 @@ async def test_sync_builds_org_and_people(db_url: str, db, clock: SettableClock)
             again = {u.wecom_userid: u for u in (await s.scalars(select(User))).all()}
             audits = (await s.scalars(select(AuditLog).where(AuditLog.action == "sync_org"))).all()
         assert {k: (u.name, u.team_id, u.superior_id, u.roles) for k, u in again.items()} == before
-        assert audits[-1].detail["users_created"] == 0 and audits[-1].detail["users_updated"] == 0
+        assert audits[-1].detail == {"units_created": 0, "units_updated": 0, "users_created": 0,
+                                     "users_updated": 0, "users_deactivated": 0}
 
         # Someone leaves, someone moves team.
         moved = [u for u in USERS if u["userid"] != "lisi"]
@@ -81,6 +86,36 @@ async def test_sync_builds_org_and_people(db_url: str, db, clock: SettableClock)
             users = {u.wecom_userid: u for u in (await s.scalars(select(User))).all()}
         assert users["lisi"].active is False
         assert users["zhangsan"].team_id == units["杭州组"].id and users["zhangsan"].superior_id == users["zhoujl"].id
+
+        # Links the directory no longer gives are cleared, not left pointing at the old people.
+        changed = [dict(u, direct_leader=[]) if u["userid"] == "qianqi" else
+                   dict(u, is_leader_in_dept=[0]) if u["userid"] == "zhoujl" else u for u in moved]
+        fake.set_directory(DEPARTMENTS, changed)
+        await run_sync(db_url, clock, fake)
+        async with db.sessions() as s:
+            users = {u.wecom_userid: u for u in (await s.scalars(select(User))).all()}
+            hangzhou = await s.get(OrgUnit, units["杭州组"].id)
+        assert users["qianqi"].superior_id is None
+        assert hangzhou is not None and hangzhou.manager_id is None and users["zhoujl"].roles == ["rep"]
+
+
+async def test_sync_refuses_to_deactivate_everyone(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """An ok-but-empty or shrunken user/list (the app's visible range changed) is refused, unless forced."""
+    import pytest
+
+    from jobs.sync_org import SyncError
+
+    async with running_fake_wecom(clock) as fake:
+        fake.set_directory(DEPARTMENTS, USERS)
+        await run_sync(db_url, clock, fake)
+        fake.set_directory(DEPARTMENTS, USERS[:2])
+        with pytest.raises(SyncError, match="max_deactivate_share"):
+            await run_sync(db_url, clock, fake)
+        async with db.sessions() as s:
+            assert all(u.active for u in (await s.scalars(select(User))).all())
+        await run_sync(db_url, clock, fake, force=True)
+        async with db.sessions() as s:
+            assert sum(u.active for u in (await s.scalars(select(User))).all()) == 2
 
 
 async def test_sync_failure_changes_nothing(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]

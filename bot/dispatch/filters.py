@@ -45,7 +45,8 @@ class Command:
     def __call__(self, ctx: Context) -> bool:
         if ctx.message.msg_type != "text" or ctx.message.text is None:
             return False
-        return normalize(ctx.message.text).rstrip("!?。！？.~") in self.words
+        text = normalize(ctx.message.text)
+        return text in self.words or text.rstrip("!?。！？.~") in self.words
 
 
 class Regex:
