@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
 from bot.clock import SHANGHAI, SettableClock
 from bot.config import Settings, from_mapping
+from bot.devtools import fake_wecom
+from bot.devtools.fake_wecom import FakeWeCom
 from store.db import Database
 from store.migrate import upgrade
 from store.models import Base
@@ -107,3 +110,18 @@ def make_settings(db_url: str, api_base: str = "http://127.0.0.1:9", **sections:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return make_settings(db_url)
+
+
+@pytest_asyncio.fixture
+async def fake(clock: SettableClock) -> AsyncIterator[FakeWeCom]:
+    """A fake WeCom API on 127.0.0.1 for the test settings' corp, secret and agent."""
+    async with fake_wecom.running_fake_wecom(
+        clock, corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID
+    ) as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from store.db import Database
 from store.models import OutboxMessage
 from store.repos import outbox as outbox_repo
 from tests.conftest import AGENT_ID, make_settings
-from tests.fakes.wecom_api import FakeWeCom, Fault, running_fake_wecom
+from tests.fakes.wecom_api import FakeWeCom, Fault
 
 BUSY = {"errcode": -1, "errmsg": "system busy"}
 
@@ -86,18 +86,6 @@ class Env:
 
 
 Build = Callable[..., Env]
-
-
-@pytest.fixture
-async def fake(clock: SettableClock) -> AsyncIterator[FakeWeCom]:
-    async with running_fake_wecom(clock) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

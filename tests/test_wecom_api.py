@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,19 +14,7 @@ from bot.channels.wecom.api import ApiNetworkError, ApiTokenError, WeComApiError
 from bot.clock import SettableClock
 from bot.metrics import Metrics
 from tests.conftest import AGENT_ID, SECRET, make_settings
-from tests.fakes.wecom_api import FakeWeCom, Fault, running_fake_wecom
-
-
-@pytest.fixture
-async def fake(clock: SettableClock) -> AsyncIterator[FakeWeCom]:
-    async with running_fake_wecom(clock) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from tests.fakes.wecom_api import FakeWeCom, Fault
 
 
 def make_client(

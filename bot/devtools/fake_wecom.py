@@ -324,11 +324,8 @@ class FakeWeCom:
     def _message_send(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
         if (refused := self._check_token(query, now)) is not None:
             return refused
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return _err(47001, "data format error")
-        if not isinstance(body, dict):
+        body = _json_object(raw)
+        if body is None:
             return _err(47001, "data format error")
         if str(body.get("agentid", "")) != str(self.agent_id):
             return _err(40056, "invalid agentid")
@@ -404,9 +401,8 @@ class FakeWeCom:
     def _update_card(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
         if (refused := self._check_token(query, now)) is not None:
             return refused
-        try:
-            body = json.loads(raw)
-        except ValueError:
+        body = _json_object(raw)
+        if body is None:
             return _err(47001, "data format error")
         if str(body.get("agentid", "")) != str(self.agent_id):
             return _err(40056, "invalid agentid")
@@ -492,6 +488,15 @@ async def running_fake_wecom(clock: Clock, *, corp_id: str, secret: str, agent_i
         yield fake
     finally:
         await fake.close()
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    """A JSON object body, or None (WeCom answers 47001 data format error)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _err(errcode: int, errmsg: str) -> dict[str, Any]:

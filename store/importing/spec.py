@@ -48,6 +48,12 @@ def _ext(what: str) -> Column:
     )
 
 
+def _ref(name: str, label: str, kind: str, what: str, *, required: bool = False) -> Column:
+    """A reference to another kind by its external_id."""
+    description = f"external_id of the {what}."
+    return Column(name, ColumnType.STR, label, description, required=required, max_length=64, ref=kind)
+
+
 def _when(
     name: str,
     label: str,
@@ -178,7 +184,7 @@ CUSTOMERS = KindSpec(
             max_length=128,
             ref="org",
         ),
-        Column("owner", ColumnType.STR, "负责人", "external_id of the owning rep.", max_length=64, ref="users"),
+        _ref("owner", "负责人", "users", "owning rep"),
     ),
 )
 
@@ -248,24 +254,8 @@ OPPORTUNITIES = KindSpec(
     (
         _ext("opportunity"),
         Column("name", ColumnType.STR, "商机名称", "Name of the deal.", required=True, max_length=200),
-        Column(
-            "customer",
-            ColumnType.STR,
-            "客户",
-            "external_id of the customer.",
-            required=True,
-            max_length=64,
-            ref="customers",
-        ),
-        Column(
-            "owner",
-            ColumnType.STR,
-            "负责人",
-            "external_id of the owning rep.",
-            required=True,
-            max_length=64,
-            ref="users",
-        ),
+        _ref("customer", "客户", "customers", "customer", required=True),
+        _ref("owner", "负责人", "users", "owning rep", required=True),
         Column(
             "stage",
             ColumnType.ENUM,
@@ -321,24 +311,8 @@ CONTRACTS = KindSpec(
     "Contracts; counted as signed only with status signed AND legal approval (R10).",
     (
         _ext("contract"),
-        Column(
-            "customer",
-            ColumnType.STR,
-            "客户",
-            "external_id of the customer.",
-            required=True,
-            max_length=64,
-            ref="customers",
-        ),
-        Column(
-            "owner",
-            ColumnType.STR,
-            "负责人",
-            "external_id of the owning rep.",
-            required=True,
-            max_length=64,
-            ref="users",
-        ),
+        _ref("customer", "客户", "customers", "customer", required=True),
+        _ref("owner", "负责人", "users", "owning rep", required=True),
         Column(
             "opportunity",
             ColumnType.STR,
