@@ -17,8 +17,8 @@ NOT_UNDERSTOOD = (
     "· 我的商机\n"
     "发「帮助」查看全部功能。"
 )
-LOCATION_NOTED = "📍 收到你的位置{label}。记录拜访时我会自动带上它（2小时内有效）。"
-MEDIA_NOTED = "收到{what}啦。需要作为关键动作的附件时，告诉我动作名称，例如「需求调研报告」。"
+LOCATION_NOTED = "📍 收到你的位置{label}，已记下。"
+MEDIA_NOTED = "收到{what}了。我暂时还不能从{what}里读出内容，请用文字告诉我要记录什么，或发「帮助」看看我能做什么。"
 UNSUPPORTED = "这种消息我暂时还处理不了，请发文字给我，或发「帮助」看看我能做什么。"
 ECHO_LIMIT = 20
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -47,8 +47,11 @@ class IncomingMessage:
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe form stored on the inbox row, so processing can be redone after a crash."""
-        data = asdict(self)
+        # Shallow on purpose (asdict deep-copies every field: measurable on the ack path).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["created_at"] = self.created_at.isoformat()
+        data["location"] = asdict(self.location) if self.location is not None else None
+        data["extra"] = dict(self.extra)
         return data
 
     @classmethod
