@@ -6,9 +6,11 @@ from bot.dispatch.router import Router
 
 
 def build_router() -> Router:
-    """The root router: flow-state handlers first (later issues), then intents, then the fallback."""
+    """The root router: 帮助, then the flows (state handlers before intents; later issues add them
+    to `flows`, each with its HelpEntry lines), then the fallback for anything not understood."""
     from handlers import fallback, help
 
+    flows = Router(name="flows")
     root = Router(name="root")
-    root.include(help.router, fallback.router)
+    root.include(help.make_router(flows), flows, fallback.router)
     return root

@@ -9,14 +9,7 @@ from bot.dispatch.router import Router
 
 CANCELLED = "好的，已取消。需要时随时再来找我～"
 NOTHING_TO_CANCEL = "当前没有进行中的对话，不需要取消哦。"
-NOT_UNDERSTOOD = (
-    "抱歉，我没看懂「{echo}」。\n"
-    "你可以这样说：\n"
-    "· 今日拜访完成 华远科技 1小时 客户认可方案\n"
-    "· 纪要：客户预算50万，下周报价\n"
-    "· 我的商机\n"
-    "发「帮助」查看全部功能。"
-)
+NOT_UNDERSTOOD = "抱歉，我没看懂「{echo}」。发「帮助」看看我现在能做什么，每一项都有可以照着发的例子。"
 LOCATION_NOTED = "📍 收到你的位置{label}，已记下。"
 MEDIA_NOTED = "收到{what}了。我暂时还不能从{what}里读出内容，请用文字告诉我要记录什么，或发「帮助」看看我能做什么。"
 UNSUPPORTED = "这种消息我暂时还处理不了，请发文字给我，或发「帮助」看看我能做什么。"

@@ -46,7 +46,7 @@ async def test_text_in_reply_delivered(db_url: str, db, clock: SettableClock) ->
         await bot.settle()
         delivered = bot.fake.delivered("zhangsan")
         assert len(delivered) == 1
-        assert delivered[0].msgtype == "markdown" and "记录拜访" in (delivered[0].content or "")
+        assert delivered[0].msgtype == "markdown" and "salesbot 能帮你做什么" in (delivered[0].content or "")
         [row] = await bot.inbox()
         assert row.status == "done" and row.sender == "zhangsan"
 
@@ -57,7 +57,7 @@ async def test_reply_delivered_by_the_running_sender_loop(db_url: str, db, clock
     async with running_bot(db_url, clock, run_sender=True) as bot:
         await bot.say("zhangsan", "你能做什么")
         await bot.fake.wait_delivered(1, userid="zhangsan", timeout=10)
-        assert "记录拜访" in (bot.fake.delivered("zhangsan")[0].content or "")
+        assert "salesbot 能帮你做什么" in (bot.fake.delivered("zhangsan")[0].content or "")
 
 
 async def test_same_msgid_three_times_at_once(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]

@@ -94,7 +94,7 @@ async def test_local_chat(db_url: str, db, clock: SettableClock, tmp_path: Path)
     code, out, err = await run("--config", str(cfg), "chat", "--user", "zhangsan", stdin="帮助\n取消\n/quit\n".encode(),
                                env={"SALESBOT_WECOM_SECRET": SECRET})
     assert code == 0, err
-    assert "记录拜访" in out and "没有进行中的对话" in out
+    assert "salesbot 能帮你做什么" in out and "没有进行中的对话" in out
 
 
 async def test_demo_runs_end_to_end() -> None:

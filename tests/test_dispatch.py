@@ -16,7 +16,11 @@ from tests.harness import running_bot, seed_team
 
 def survey_router() -> Router:
     """A two-step flow: state filters first, then intents, then the product's fallback."""
-    flows, intents, root = Router("flows"), Router("intents"), Router("root")
+    from bot.dispatch.router import HelpEntry
+    from handlers import help
+
+    flows, root = Router("flows"), Router("root")
+    intents = Router("intents", help=(HelpEntry("做个小调查", "开始"),))
 
     @flows.handle(MsgType("text"), Command("取消"))
     async def cancel(ctx: Context) -> Reply:
@@ -39,7 +43,9 @@ def survey_router() -> Router:
         ctx.state.set("survey", "ask_customer")
         return Text("哪个客户？")
 
-    root.include(flows, intents, fallback.router)
+    offered = Router("offered")
+    offered.include(flows, intents)
+    root.include(help.make_router(offered), offered, fallback.router)
     return root
 
 
@@ -165,4 +171,13 @@ async def test_help_words_including_question_marks(db_url: str, db, clock: Setta
         for word in ("帮助", "？", "?", "help!", "ＨＥＬＰ", " 菜单 "):
             await bot.say("zhangsan", word)
         got = await replies(bot, "zhangsan")
-        assert len(got) == 6 and all("记录拜访" in g for g in got)
+        assert len(got) == 6 and all("salesbot 能帮你做什么" in g for g in got)
+
+
+async def test_help_lists_exactly_what_is_routed(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    await seed_team(db, clock)
+    async with running_bot(db_url, clock, run_sender=False, router=survey_router()) as bot:
+        await bot.say("zhangsan", "帮助")
+        [text] = await replies(bot, "zhangsan")
+        assert "**做个小调查**：开始" in text and "**退出正在进行的对话**：取消" in text
+        assert "返点" not in text  # nothing that is not built yet

@@ -72,7 +72,7 @@ async def test_processing_failure_is_recorded_and_retried(  # type: ignore[no-un
         [row] = await bot.inbox()
         assert (row.status, row.attempts) == ("done", 2)
         contents = [m.content or "" for m in bot.fake.delivered("zhangsan")]
-        assert len(contents) == 2 and "记录拜访" in contents[1]
+        assert len(contents) == 2 and "salesbot 能帮你做什么" in contents[1]
 
 
 async def test_failure_after_max_attempts_is_dead_not_lost(  # type: ignore[no-untyped-def]

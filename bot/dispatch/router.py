@@ -17,19 +17,35 @@ Handler = Callable[..., Awaitable[HandlerResult]]
 
 
 @dataclass(frozen=True)
+class HelpEntry:
+    """One line of 帮助: what a flow does and an example a rep can copy."""
+
+    title: str
+    example: str
+
+
+@dataclass(frozen=True)
 class Route:
     handler: Handler
     filters: tuple[Filter, ...]
 
 
 class Router:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, help: tuple[HelpEntry, ...] = ()) -> None:
         self.name = name
+        self.help = help  # what this router offers, for 帮助 (only what is really routed is listed)
         self._routes: list[Route] = []
         self._children: list[Router] = []
 
     def include(self, *routers: Router) -> None:
         self._children.extend(routers)
+
+    def help_entries(self) -> list[HelpEntry]:
+        """This router's help entries and its children's, in routing order."""
+        entries = list(self.help)
+        for child in self._children:
+            entries += child.help_entries()
+        return entries
 
     def handle(self, *filters: Filter) -> Callable[[Handler], Handler]:
         """Register a handler behind filters (all must pass)."""
