@@ -35,7 +35,7 @@ class Metrics:
         self._gauges: dict[str, GaugeReader] = {}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str | int) -> None:
-        key = tuple(sorted((k, str(v)) for k, v in labels.items()))
+        key = tuple(sorted((k, v if isinstance(v, str) else str(v)) for k, v in labels.items()))
         self._counters[name][key] += amount
 
     def value(self, name: str, **labels: str | int) -> float:

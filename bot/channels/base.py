@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -48,7 +49,7 @@ class IncomingMessage:
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe form stored on the inbox row, so processing can be redone after a crash."""
         # Shallow on purpose (asdict deep-copies every field: measurable on the ack path).
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {name: getattr(self, name) for name in _field_names(type(self))}
         data["created_at"] = self.created_at.isoformat()
         data["location"] = asdict(self.location) if self.location is not None else None
         data["extra"] = dict(self.extra)
@@ -61,6 +62,11 @@ class IncomingMessage:
         loc = values.get("location")
         values["location"] = Location(**loc) if loc else None
         return cls(**values)
+
+
+@functools.cache
+def _field_names(cls: type[IncomingMessage]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 # ------------------------------------------------------------------ replies
