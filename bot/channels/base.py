@@ -49,7 +49,7 @@ class IncomingMessage:
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe form stored on the inbox row, so processing can be redone after a crash."""
         # Shallow on purpose (asdict deep-copies every field: measurable on the ack path).
-        data = {name: getattr(self, name) for name in _field_names(type(self))}
+        data = {name: getattr(self, name) for name in _incoming_fields()}
         data["created_at"] = self.created_at.isoformat()
         data["location"] = asdict(self.location) if self.location is not None else None
         data["extra"] = dict(self.extra)
@@ -65,8 +65,8 @@ class IncomingMessage:
 
 
 @functools.cache
-def _field_names(cls: type[IncomingMessage]) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+def _incoming_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(IncomingMessage))
 
 
 # ------------------------------------------------------------------ replies
