@@ -19,7 +19,14 @@ log = logging.getLogger(__name__)
 
 
 async def run_job(deps: Deps, name: str) -> int:
-    """Run one registered job at the clock's now, counting the outcome in the metrics."""
+    """Run one registered job at the clock's now, counting the outcome in the metrics.
+
+    The run is a tracked task of the app: on shutdown it is awaited (bounded) before the database
+    closes, instead of being cut off under a closing engine."""
+    return int(await deps.spawn(_run_job(deps, name), name=f"job-{name}"))
+
+
+async def _run_job(deps: Deps, name: str) -> int:
     fn = registry()[name]
     try:
         count = await fn(deps, deps.clock.now())

@@ -51,3 +51,16 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True and job.max_instances == 1
     assert str(jobs["sync-org"].trigger) == "cron[hour='2', minute='30']"
+
+
+async def test_scheduled_job_runs_are_counted_and_errors_contained(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """A failing job (WeCom unreachable) is logged and counted; it never kills the scheduler."""
+    from bot.runtime import connected
+    from jobs.scheduler import run_job
+
+    deps = build_deps(make_settings(db_url, api_base="http://127.0.0.1:9"), clock)
+    async with connected(deps):
+        assert await run_job(deps, "outbox") == 0
+        assert await run_job(deps, "sync-org") == 0  # port 9: connection refused
+    assert deps.metrics.value("salesbot_job_runs_total", job="outbox", outcome="ok") == 1
+    assert deps.metrics.value("salesbot_job_runs_total", job="sync-org", outcome="error") == 1
