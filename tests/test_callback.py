@@ -20,13 +20,20 @@ async def test_url_verification_answers_bare_echostr(db_url: str, db, clock: Set
         assert await resp.read() == b"1616140317555161061"  # no quotes, newline or BOM
 
 
-async def test_url_verification_official_vector(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
-    """The WeCom docs' GET example, URL-encoded as WeCom sends it."""
+@pytest.mark.parametrize(
+    "echostr",
+    [
+        "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp%2B4RPcs8TgAE7OaBO%2BFZXvnaqQ%3D%3D",
+        # An unencoded '+' of the base64 echostr stays '+': the query is URL-decoded exactly once.
+        "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ%3D%3D",
+    ],
+    ids=["encoded", "raw-plus"],
+)
+async def test_url_verification_official_vector(db_url: str, db, clock: SettableClock, echostr: str) -> None:  # type: ignore[no-untyped-def]
+    """The WeCom docs' GET example, URL-encoded as WeCom sends it (and with a raw '+')."""
     async with running_bot(db_url, clock) as bot:
-        query = (
-            "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr="
-            "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp%2B4RPcs8TgAE7OaBO%2BFZXvnaqQ%3D%3D"
-        )
+        signed = "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780"
+        query = f"{signed}&echostr={echostr}"
         resp = await bot.client.get(f"/wecom/callback?{query}")
         assert (resp.status, await resp.read()) == (200, b"1616140317555161061")
 
@@ -201,17 +208,6 @@ async def test_body_arriving_in_pieces_is_read_whole(db_url: str, db, clock: Set
         assert resp.status == 200
         await bot.settle()
         assert len(bot.fake.delivered("zhangsan")) == 1
-
-
-async def test_raw_plus_in_echostr_is_kept(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
-    """The query is URL-decoded exactly once: an unencoded '+' of the base64 echostr stays '+'."""
-    async with running_bot(db_url, clock) as bot:
-        query = (
-            "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr="
-            "P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ%3D%3D"
-        )
-        resp = await bot.client.get(f"/wecom/callback?{query}")
-        assert (resp.status, await resp.read()) == (200, b"1616140317555161061")
 
 
 async def test_same_event_three_times_at_once(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]

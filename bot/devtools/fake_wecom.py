@@ -321,14 +321,23 @@ class FakeWeCom:
             return _err(42001, "access_token expired")
         return None
 
-    def _message_send(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
+    def _app_body(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
+        """The JSON body of an app call (token valid, JSON object, this agent), or the error answer.
+
+        Neither message/send nor update_template_card bodies have an `errcode` key of their own."""
         if (refused := self._check_token(query, now)) is not None:
             return refused
         body = _json_object(raw)
-        if body is None:
+        if body is None or "errcode" in body:
             return _err(47001, "data format error")
         if str(body.get("agentid", "")) != str(self.agent_id):
             return _err(40056, "invalid agentid")
+        return body
+
+    def _message_send(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
+        body = self._app_body(query, raw, now)
+        if "errcode" in body:
+            return body
         msgtype = body.get("msgtype")
         if msgtype not in MSGTYPES or not isinstance(body.get(msgtype), dict):
             return _err(40008, "invalid message type")
@@ -399,13 +408,9 @@ class FakeWeCom:
         return last_minute >= PER_MEMBER_PER_MINUTE or len(times) >= PER_MEMBER_PER_HOUR
 
     def _update_card(self, query: Any, raw: bytes, now: datetime) -> dict[str, Any]:
-        if (refused := self._check_token(query, now)) is not None:
-            return refused
-        body = _json_object(raw)
-        if body is None:
-            return _err(47001, "data format error")
-        if str(body.get("agentid", "")) != str(self.agent_id):
-            return _err(40056, "invalid agentid")
+        body = self._app_body(query, raw, now)
+        if "errcode" in body:
+            return body
         code = self._response_codes.get(str(body.get("response_code", "")))
         if code is None:
             return _err(40035, "invalid response_code")
