@@ -16,6 +16,30 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 DEFAULT_STAGES = ("线索", "触达", "需求诊断", "方案呈现", "异议处理", "签约", "回款", "复购")
+# R6: the key actions (attachment + owner's sign-off) needed to *enter* each stage: 7 gates.
+DEFAULT_GATES: dict[str, tuple[str, ...]] = {
+    "触达": ("首次联系记录",),
+    "需求诊断": ("首次需求确认",),
+    "方案呈现": ("需求调研报告", "客户签字页"),
+    "异议处理": ("竞品分析提交",),
+    "签约": ("POC测试报告归档",),
+    "回款": ("合同签字页",),
+    "复购": ("回款确认单",),
+}
+# R6: words reps use for a stage -> the configured stage name ("华远 进入 报价" → 方案呈现).
+DEFAULT_STAGE_ALIASES: dict[str, str] = {
+    "报价": "方案呈现",
+    "方案": "方案呈现",
+    "演示": "方案呈现",
+    "需求": "需求诊断",
+    "诊断": "需求诊断",
+    "谈判": "异议处理",
+    "商务谈判": "异议处理",
+    "签单": "签约",
+    "签合同": "签约",
+    "成交": "签约",
+    "收款": "回款",
+}
 
 # Secrets may come from the environment instead of the file (checked after the file is read).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -110,6 +134,45 @@ class OrgSettings:
 @dataclass(frozen=True)
 class FunnelSettings:
     stages: tuple[str, ...] = DEFAULT_STAGES
+    gates: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GATES))
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_STAGE_ALIASES))
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Conversational capture (R14 check-ins, R15 notes, R16 stand-ups, R17 conflicts)."""
+
+    location_max_age_minutes: int = 120
+    open_visit_max_hours: int = 12
+    max_visit_minutes: int = 720
+    customer_match_threshold: float = 0.6
+    customer_ambiguity_margin: float = 0.08
+    max_candidates: int = 5
+    note_keywords: int = 8
+    max_text_chars: int = 5000
+    conflict_window_days: int = 30
+    conflict_min_reps: int = 2
+    recent_customer_hours: int = 3
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Attachments (R6): where downloaded media go and how long the platform keeps them."""
+
+    dir: str = "media"
+    max_age_days: int = 3
+    max_bytes: int = 20 * 1024 * 1024
+    retry_base_s: int = 60
+    fetch_interval_s: int = 30
+    download_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class NluSettings:
+    """jieba: the dictionary cache and an optional extra user dictionary (R14, R15)."""
+
+    cache_dir: str = ""
+    user_dict: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +193,9 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     org: OrgSettings = field(default_factory=OrgSettings)
     funnel: FunnelSettings = field(default_factory=FunnelSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    nlu: NluSettings = field(default_factory=NluSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
@@ -167,6 +233,11 @@ def _coerce(section: str, key: str, typ: Any, value: Any) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if get_origin(typ) is Mapping:
+        _key_type, value_type = get_args(typ)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return {str(k): _coerce(section, f"{key}.{k}", value_type, v) for k, v in value.items()}
     if get_origin(typ) is tuple:
         (inner, *_rest) = get_args(typ)
         if isinstance(value, str):
@@ -270,9 +341,37 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
     _positive("conversation", s.conversation, "state_ttl_minutes")
     if len(s.funnel.stages) < 2 or len(set(s.funnel.stages)) != len(s.funnel.stages):
         raise ConfigError("[funnel] stages: need at least two distinct stage names")
+    _validate_funnel(s.funnel)
+    _validate_capture(s)
     hh, _, mm = s.org.sync_at.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError(f"[org] sync_at: expected HH:MM, got {s.org.sync_at!r}")
+
+
+def _validate_funnel(f: FunnelSettings) -> None:
+    for stage, actions in f.gates.items():
+        if stage not in f.stages:
+            raise ConfigError(f"[funnel] gates.{stage}: not one of [funnel] stages")
+        if any(not a.strip() or len(a) > 64 for a in actions):
+            raise ConfigError(f"[funnel] gates.{stage}: key action names must be 1..64 characters")
+    for word, stage in f.aliases.items():
+        if stage not in f.stages:
+            raise ConfigError(f"[funnel] aliases.{word}: {stage!r} is not one of [funnel] stages")
+
+
+def _validate_capture(s: Settings) -> None:
+    c = s.capture
+    _positive("capture", c, "location_max_age_minutes", "open_visit_max_hours", "max_visit_minutes",
+              "max_candidates", "note_keywords", "max_text_chars", "conflict_window_days", "recent_customer_hours")
+    if not (0 < c.customer_match_threshold <= 1):
+        raise ConfigError("[capture] customer_match_threshold: must be in (0, 1]")
+    if not (0 <= c.customer_ambiguity_margin < 1):
+        raise ConfigError("[capture] customer_ambiguity_margin: must be in [0, 1)")
+    if c.conflict_min_reps < 2:
+        raise ConfigError("[capture] conflict_min_reps: must be ≥ 2")
+    _positive("media", s.media, "max_age_days", "max_bytes", "retry_base_s", "fetch_interval_s", "download_timeout_s")
+    if not s.media.dir.strip():
+        raise ConfigError("[media] dir: must not be empty")
 
 
 def from_mapping(

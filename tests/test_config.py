@@ -29,9 +29,18 @@ def test_example_documents_every_key_with_its_default() -> None:
             assert f.name in raw[section.name], f"[{section.name}] {f.name} missing from config.example.toml"
             value = raw[section.name][f.name]
             expected = getattr(obj, f.name)
-            assert (tuple(value) if isinstance(value, list) else value) == expected, f"[{section.name}] {f.name}"
+            assert _plain(value) == _plain(expected), f"[{section.name}] {f.name}"
     # and nothing undocumented: the example itself loads (wecom keys empty → allowed without wecom)
     load(EXAMPLE, env={}, require_wecom=False)
+
+
+def _plain(value: object) -> object:
+    """TOML lists and tables compared with tuples and mappings."""
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def test_every_example_key_has_a_comment() -> None:
