@@ -17,7 +17,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.deps import DEPS, Deps
 from bot.dispatch.router import Router
-from bot.runtime import build_deps, connected
+from bot.nlu.lexicon import Lexicon
+from bot.runtime import build_deps, connected, start_nlu
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ def create_app(
     run_scheduler: bool | None = None,
     recover_on_start: bool = True,
     router: Router | None = None,
+    lexicon: Lexicon | None = None,
 ) -> web.Application:
     """The salesbot web application: WeCom callback, JSON API, /healthz and /metrics."""
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    deps = build_deps(settings, clock, router)
+    deps = build_deps(settings, clock, router, lexicon)
     app[DEPS] = deps
     assert deps.inbox is not None
     callback = WeComCallback(
@@ -55,6 +57,7 @@ def create_app(
     app.cleanup_ctx.append(_processing(recover_on_start))
     if run_sender:
         app.cleanup_ctx.append(_sender_loop)
+        app.cleanup_ctx.append(_media_loop)
     if settings.scheduler.enabled if run_scheduler is None else run_scheduler:
         app.cleanup_ctx.append(_scheduler)
     return app
@@ -62,6 +65,7 @@ def create_app(
 
 async def _connected(app: web.Application) -> AsyncIterator[None]:
     async with connected(app[DEPS]):
+        await start_nlu(app[DEPS])
         yield
 
 
@@ -103,6 +107,18 @@ async def _sender_loop(app: web.Application) -> AsyncIterator[None]:
     deps = app[DEPS]
     assert deps.sender is not None
     task = asyncio.create_task(deps.sender.run_forever(deps.outbox_wakeup), name="outbox-sender")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _media_loop(app: web.Application) -> AsyncIterator[None]:
+    """R6: attachments are downloaded when woken (`Deps.wake_media`) and at least every
+    `[media] fetch_interval_s`, outside any transaction."""
+    deps = app[DEPS]
+    assert deps.media is not None
+    task = asyncio.create_task(deps.media.run_forever(deps.media_wakeup), name="media-fetcher")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -84,7 +84,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 async def _run_job(settings: Settings, name: str, clock: Clock, *, force: bool = False) -> int:
-    from bot.runtime import build_deps, connected
+    from bot.runtime import build_deps, connected, start_nlu
     from jobs.registry import registry
 
     jobs = registry()
@@ -92,6 +92,8 @@ async def _run_job(settings: Settings, name: str, clock: Clock, *, force: bool =
         raise ConfigError(f"unknown job {name!r} (known: {', '.join(sorted(jobs))})")
     deps = build_deps(settings, clock)
     async with connected(deps):
+        if name == "inbox-recovery":  # processes messages: needs the language understanding
+            await start_nlu(deps)
         if name == "sync-org":
             from jobs.registry import run_sync_org
 
@@ -116,10 +118,11 @@ def cmd_sync_org(args: argparse.Namespace) -> int:
 
 async def _chat(settings: Settings, userid: str, clock: Clock) -> int:
     from bot.channels.local import LocalChat
-    from bot.runtime import build_deps, connected
+    from bot.runtime import build_deps, connected, start_nlu
 
     deps = build_deps(settings, clock)
     async with connected(deps):
+        await start_nlu(deps)
         assert deps.inbox is not None
         deps.inbox.start()
         chat = LocalChat(deps, userid)

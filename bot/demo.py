@@ -46,14 +46,37 @@ class Step:
     retries: int = 0  # WeCom re-delivering the same callback (no answer in 5 s)
 
 
+def _text(userid: str, text: str, retries: int = 0) -> Step:
+    return Step(userid, text, lambda w: w.text(userid, text), retries=retries)
+
+
 SCRIPT: tuple[Step, ...] = (
-    Step("zhangsan", "帮助", lambda w: w.text("zhangsan", "帮助"), retries=2),
+    _text("zhangsan", "帮助", retries=2),
     Step("zhangsan", "[位置] 上海市浦东新区张江高科",
          lambda w: w.location("zhangsan", 31.2035, 121.5914, "上海市浦东新区张江高科")),
-    Step("zhangsan", "这周天气怎么样", lambda w: w.text("zhangsan", "这周天气怎么样")),
-    Step("lisi", "[图片]", lambda w: w.image("lisi", "MEDIA_DEMO_1")),
-    Step("lisi", "取消", lambda w: w.text("lisi", "取消")),
-    Step("visitor01", "你好，我想看看我的返点", lambda w: w.text("visitor01", "你好，我想看看我的返点")),
+    # R14: a visit in one message (location from the share above, next step → follow-up task).
+    _text("zhangsan", "今日拜访完成 华远科技 1小时 客户认可方案，下周报价"),
+    # R14: the same over three turns, each asking only for what is missing.
+    Step("lisi", "[位置] 杭州市西湖区云帆大厦",
+         lambda w: w.location("lisi", 30.2741, 120.1551, "杭州市西湖区云帆大厦")),
+    _text("lisi", "拜访完了 云帆"),
+    _text("lisi", "45分钟"),
+    _text("lisi", "客户要再比较两家，周五前给反馈"),
+    # R15: a meeting note with its keywords and tags.
+    _text("zhangsan", "纪要：鼎新王总关心预算，目前用的是用友，痛点是对账难、人工统计出错，希望月底前上线"),
+    # R6: a stage move blocked by its gate, the attachments and sign-offs, then the move.
+    _text("zhangsan", "鼎新 进入 报价"),
+    Step("zhangsan", "[图片]", lambda w: w.image("zhangsan", "MEDIA_DEMO_REPORT")),
+    _text("zhangsan", "需求调研报告"),
+    Step("zhangsan", "[图片]", lambda w: w.image("zhangsan", "MEDIA_DEMO_SIGNATURE")),
+    _text("zhangsan", "客户签字页"),
+    _text("zhangsan", "确认 需求调研报告"),
+    _text("zhangsan", "确认 客户签字页"),
+    _text("zhangsan", "鼎新 进入 报价"),
+    _text("zhangsan", "我的商机"),
+    _text("zhangsan", "这周天气怎么样"),
+    _text("lisi", "取消"),
+    _text("visitor01", "你好，我想看看我的返点"),
 )
 
 
@@ -123,14 +146,13 @@ async def run_demo(keep: bool = False) -> int:
         deps = app[DEPS]
         names = await _names(deps)
         wire = WeComWire(settings.wecom.token, settings.wecom.encoding_aes_key, settings.wecom.corp_id,
-                         settings.wecom.agent_id, base_time=int(clock.now().timestamp()))
+                         settings.wecom.agent_id, clock=clock)
         print("salesbot 演示：示例团队已导入，服务器运行在 SQLite 上，企业微信 API 为进程内模拟。")
         print("每条消息都经过真实的签名 + 加密回调发送到服务器，回复经由模拟的企业微信 API 送达。\n")
         try:
             async with aiohttp.ClientSession() as http:
                 for step in SCRIPT:
                     clock.advance(timedelta(minutes=1))
-                    wire.base_time = int(clock.now().timestamp())
                     inner = step.build(wire)
                     who = names.get(step.userid, f"{step.userid}（未开通）")
                     _print_bubble(clock.now(), who, step.label, bot=False)

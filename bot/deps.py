@@ -17,6 +17,9 @@ from store.db import Database
 if TYPE_CHECKING:
     from bot.channels.wecom.api import WeComClient
     from bot.dispatch.dispatcher import Dispatcher
+    from bot.nlu.lexicon import Lexicon
+    from bot.nlu.service import Nlu
+    from jobs.media_fetch import MediaFetcher
     from jobs.outbox_sender import OutboxSender
     from store.repos.inbox import InboxWriter
 
@@ -29,10 +32,14 @@ class Deps:
     metrics: Metrics = field(default_factory=Metrics)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    media_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: Dispatcher | None = None
     inbox: InboxWriter | None = None
     wecom: WeComClient | None = None
     sender: OutboxSender | None = None
+    media: MediaFetcher | None = None
+    lexicon: Lexicon | None = None  # given (tests share one) or loaded at start-up (about a second)
+    nlu: Nlu | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Start a tracked background task: kept in a set so it is neither lost nor garbage-collected."""
@@ -54,6 +61,16 @@ class Deps:
 
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()
+
+    def wake_media(self) -> None:
+        """An attachment row was committed: fetch it now rather than at the next interval (R6)."""
+        self.media_wakeup.set()
+
+    def after_message(self) -> None:
+        """A message's unit of work committed replies: deliver them, and fetch any media it stored (an
+        attachment always comes with a reply, so one hook serves both; a spurious wake costs one query)."""
+        self.wake_sender()
+        self.wake_media()
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -20,6 +20,7 @@ HELP: dict[str, str] = {
     "salesbot_outbox_oldest_age_seconds": "Age of the oldest undelivered outbox row.",
     "salesbot_inbox_backlog": "Inbox rows not yet processed.",
     "salesbot_job_runs_total": "Scheduled job runs by job and outcome.",
+    "salesbot_media_fetch_total": "Attachment downloads (R6) by outcome: stored, failed (retried) or expired.",
     "salesbot_wecom_api_requests_total": (
         "WeCom API calls by endpoint and outcome (the platform errcode, or network for no usable answer)."
     ),

@@ -10,15 +10,18 @@ from bot.dispatch.router import Router
 CANCELLED = "好的，已取消。需要时随时再来找我～"
 NOTHING_TO_CANCEL = "当前没有进行中的对话，不需要取消哦。"
 NOT_UNDERSTOOD = "抱歉，我没看懂「{echo}」。发「帮助」看看我现在能做什么，每一项都有可以照着发的例子。"
+CLOSEST = "\n你是不是想说：\n{examples}"
 LOCATION_NOTED = "📍 收到你的位置{label}，已记下。"
 MEDIA_NOTED = "收到{what}了。我暂时还不能从{what}里读出内容，请用文字告诉我要记录什么，或发「帮助」看看我能做什么。"
 UNSUPPORTED = "这种消息我暂时还处理不了，请发文字给我，或发「帮助」看看我能做什么。"
 ECHO_LIMIT = 20
 
 router = Router(name="fallback")
+# Before the flows: "取消" must leave a flow even where the flow would take any text as an answer.
+control = Router(name="control")
 
 
-@router.handle(MsgType("text"), Command("取消", "cancel", "算了", "不用了"))
+@control.handle(MsgType("text"), Command("取消", "cancel", "算了", "不用了", "退出"))
 async def cancel(ctx: Context) -> Reply:
     """Leave whatever flow the user is in."""
     if ctx.state.flow is None:
@@ -45,7 +48,11 @@ async def not_understood(ctx: Context) -> Reply:
     """Echo a short, cleaned part of what was said so the reply is clearly about this message."""
     echo = normalize(ctx.message.text or "")
     echo = echo[:ECHO_LIMIT] + ("…" if len(echo) > ECHO_LIMIT else "")
-    return Text(NOT_UNDERSTOOD.format(echo=echo or "（空白）"))
+    reply = NOT_UNDERSTOOD.format(echo=echo or "（空白）")
+    if ctx.nlu is not None and echo:
+        examples = ctx.nlu.parser.suggestions(ctx.message.text or "")
+        reply += CLOSEST.format(examples="\n".join(f"· {e}" for e in examples))
+    return Text(reply)
 
 
 @router.handle(Event("enter_agent", "location", "click", "view", "template_card_event"))

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.deps import Deps
+from jobs.media_fetch import run as run_media_fetch
 from jobs.sync_org import WeComDirectory, sync_org
 
 JobFn = Callable[[Deps, datetime], Awaitable[int]]
@@ -32,4 +33,9 @@ async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int
 
 
 def registry() -> dict[str, JobFn]:
-    return {"outbox": run_outbox, "inbox-recovery": run_inbox_recovery, "sync-org": run_sync_org}
+    return {
+        "outbox": run_outbox,
+        "inbox-recovery": run_inbox_recovery,
+        "sync-org": run_sync_org,
+        "media-fetch": run_media_fetch,
+    }

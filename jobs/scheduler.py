@@ -51,6 +51,7 @@ def build_scheduler(deps: Deps) -> AsyncIOScheduler:
     jobs: list[tuple[str, dict[str, Any]]] = [
         ("outbox", {"trigger": "interval", "seconds": s.scheduler.outbox_interval_s}),
         ("sync-org", {"trigger": "cron", "hour": hour, "minute": minute}),
+        ("media-fetch", {"trigger": "interval", "seconds": s.media.fetch_interval_s}),
     ]
     for name, trigger in jobs:
         scheduler.add_job(run_job, args=[deps, name], id=name, replace_existing=True, **trigger, **JOB_OPTIONS)

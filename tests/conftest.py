@@ -17,6 +17,7 @@ from bot.clock import SHANGHAI, SettableClock
 from bot.config import Settings, from_mapping
 from bot.devtools import fake_wecom
 from bot.devtools.fake_wecom import FakeWeCom
+from bot.nlu.lexicon import Lexicon
 from store.db import Database
 from store.migrate import upgrade
 from store.models import Base
@@ -125,3 +126,16 @@ async def fake(clock: SettableClock) -> AsyncIterator[FakeWeCom]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+# --- nlu: one jieba Lexicon per test session (building one costs ~1 s and ~190 MiB) -------------------
+
+
+@pytest.fixture(scope="session")
+def lexicon() -> Lexicon:
+    """The shipped dictionary and the default funnel: the same instance the test apps use
+    (tests/harness.py shared_lexicon). Shared by every test: add only words no other test relies on
+    being absent."""
+    from tests.harness import shared_lexicon
+
+    return shared_lexicon()

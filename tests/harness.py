@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -14,6 +17,7 @@ from bot.app import create_app
 from bot.clock import SettableClock
 from bot.config import Settings
 from bot.deps import DEPS, Deps
+from bot.nlu.lexicon import Lexicon
 from store.db import Database
 from store.models import InboxMessage, OrgUnit, OutboxMessage, User
 from tests.conftest import AES_KEY, AGENT_ID, CORP_ID, TOKEN, make_settings
@@ -52,7 +56,7 @@ class Bot:
 
     def __init__(self, client: TestClient[Any, Any], fake: FakeWeCom, deps: Deps, clock: SettableClock) -> None:
         self.client, self.fake, self.deps, self.clock = client, fake, deps, clock
-        self.wire = WeComWire(TOKEN, AES_KEY, CORP_ID, AGENT_ID)
+        self.wire = WeComWire(TOKEN, AES_KEY, CORP_ID, AGENT_ID, clock=clock)
 
     async def post(self, signed: Signed) -> ClientResponse:
         return await self.client.post(f"/wecom/callback?{signed.query}", data=signed.body,
@@ -70,8 +74,13 @@ class Bot:
         """Wait for background processing, then deliver what it queued (no sleeps: awaits tasks)."""
         await self.deps.drain()
         assert self.deps.sender is not None
-        while await self.deps.sender.run_once(self.clock.now()):
-            pass
+        busy = True
+        while busy:  # the media fetcher may queue a notice (an expired attachment) for the sender
+            busy = False
+            while await self.deps.sender.run_once(self.clock.now()):
+                busy = True
+            while self.deps.media is not None and await self.deps.media.run_once(self.clock.now()):
+                busy = True
 
     async def inbox(self) -> list[InboxMessage]:
         async with self.deps.db.sessions() as s:
@@ -82,18 +91,33 @@ class Bot:
             return list((await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
 
 
+@functools.cache
+def shared_lexicon() -> Lexicon:
+    """One jieba Lexicon for the whole test run (each costs ~1 s and ~190 MiB): the apps share it."""
+    cache = Path(tempfile.mkdtemp(prefix="salesbot-jieba-"))  # not the shared system temp directory
+    return Lexicon.load(make_settings("sqlite+aiosqlite://").with_overrides(nlu={"cache_dir": str(cache)}))
+
+
 @asynccontextmanager
 async def running_bot(
     db_url: str, clock: SettableClock, *, fake: FakeWeCom | None = None, settings: Settings | None = None,
     **app_kwargs: Any,
 ) -> AsyncIterator[Bot]:
     """Start the app (real TCP on 127.0.0.1) against a fake WeCom; the caller seeds the directory."""
-    async with _fake(clock, fake) as api:
-        settings = settings or make_settings(db_url, api_base=api.api_base)
+    async with _fake(clock, fake) as api, _media_dir() as media_dir:
+        settings = settings or make_settings(db_url, api_base=api.api_base, media={"dir": media_dir})
+        app_kwargs.setdefault("lexicon", shared_lexicon())
         app = create_app(settings, clock, run_scheduler=False, **app_kwargs)
         server = TestServer(app, host="127.0.0.1")
         async with TestClient(server) as client:
             yield Bot(client, api, app[DEPS], clock)
+
+
+@asynccontextmanager
+async def _media_dir() -> AsyncIterator[str]:
+    """Attachments the fetcher downloads (R6) go to a scratch directory, never the working directory."""
+    with tempfile.TemporaryDirectory(prefix="salesbot-media-") as path:
+        yield path
 
 
 @asynccontextmanager
@@ -103,3 +127,29 @@ async def _fake(clock: SettableClock, fake: FakeWeCom | None) -> AsyncIterator[F
         return
     async with running_fake_wecom(clock) as started:
         yield started
+
+
+async def seed_customers(db: Database, clock: SettableClock, ids: dict[str, int]) -> dict[str, int]:
+    """Customers and open opportunities for the seeded team; returns a short key -> customers.id.
+
+    华远科技 (alias 华远) and 宏达零售 belong to 张三, 华远物流 to 李四; each has one open opportunity
+    (华远科技 in 需求诊断)."""
+    from store.models import Customer, CustomerAlias, Opportunity
+
+    now = clock.now()
+    rows = [
+        ("huayuan", "上海华远科技有限公司", ids["zhangsan"], ["华远"], "需求诊断"),
+        ("hongda", "宏达零售", ids["zhangsan"], [], "触达"),
+        ("hylogistics", "华远物流", ids["lisi"], [], "触达"),
+    ]
+    out: dict[str, int] = {}
+    async with db.transaction() as s:
+        for key, name, owner, aliases, stage in rows:
+            customer = Customer(name=name, owner_id=owner, industry="IT服务", created_at=now)
+            customer.aliases = [CustomerAlias(alias=a) for a in aliases]
+            s.add(customer)
+            await s.flush()
+            s.add(Opportunity(name=f"{name}项目", customer_id=customer.id, owner_id=owner, stage=stage,
+                              stage_entered_at=now, last_progress_at=now, created_at=now))
+            out[key] = customer.id
+    return out

@@ -314,9 +314,9 @@ async def test_department_and_user_list(client: WeComClient, fake: FakeWeCom) ->
 
 async def test_media_get(client: WeComClient, fake: FakeWeCom, clock: SettableClock) -> None:
     fake.add_media("MEDIA1", b"\xff\xd8jpeg-bytes")
-    assert await client.media_get("MEDIA1") == b"\xff\xd8jpeg-bytes"
+    assert (await client.media_get("MEDIA1")).data == b"\xff\xd8jpeg-bytes"
     fake.expire_tokens()
-    assert await client.media_get("MEDIA1") == b"\xff\xd8jpeg-bytes"  # 42001 -> one refresh
+    assert (await client.media_get("MEDIA1")).data == b"\xff\xd8jpeg-bytes"  # 42001 -> one refresh
     assert fake.gettoken_calls == 2
     with pytest.raises(WeComApiError) as info:
         await client.media_get("NOPE")

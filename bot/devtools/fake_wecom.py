@@ -18,7 +18,14 @@ Built from the official docs (发送应用消息 90236, 更新模版卡片消息
 * message/update_template_card: response_code single-use and valid `response_code_ttl` (24 h; the docs
   say 24 h on one page and 72 h on another: the fake takes the stricter). The docs give no errcode
   for a used or expired code; the fake answers 40035 (不合法的参数).
-* department/list, user/list (fed by `set_directory`), media/get (`add_media`; errors as JSON, 40007).
+* department/list, user/list (fed by `set_directory`).
+* media/get (获取临时素材 90254, `add_media`): like the docs' example answer — 200 with the file's
+  Content-Type, `Content-disposition: attachment; filename="MEDIA_ID.jpg"` (the uploader's name for a
+  file; a non-ASCII name also as RFC 5987 `filename*`, which the docs do not show), Cache-Control and
+  Content-Length (or chunked, no length, with `chunked=True`); errors as JSON: 40007 for an unknown
+  media_id or one older than 3 days. `add_media` refuses what WeCom never issues (素材管理 概述
+  91054): 5 bytes or less, or over the type's limit — image 10 MB, voice 2 MB, video 10 MB, file 20 MB.
+  (830002, "too large, download it with Range", only comes from `script`.)
 
 Fault injection: `script(endpoint, [...])` queues answers that replace the next calls' processing: a
 dict is sent as the JSON answer; a `Fault` drops the connection, answers HTTP 502, hangs, answers a
@@ -36,6 +43,7 @@ import hashlib
 import itertools
 import json
 import secrets
+import urllib.parse
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -59,6 +67,11 @@ MSGTYPES = frozenset(
      "miniprogram_notice", "template_card"}
 )  # fmt: skip
 MEDIA_TTL = timedelta(days=3)
+MIB = 1024 * 1024
+MEDIA_MIN_BYTES = 5  # "所有文件size必须大于5个字节"
+MEDIA_MAX_BYTES = {"image": 10 * MIB, "voice": 2 * MIB, "video": 10 * MIB, "file": 20 * MIB}
+MEDIA_EXTENSIONS = {"image/jpeg": ".jpg", "image/jpg": ".jpg", "image/png": ".png", "voice/amr": ".amr",
+                    "audio/amr": ".amr", "video/mp4": ".mp4"}  # fmt: skip
 
 
 class Fault(Enum):
@@ -69,6 +82,7 @@ class Fault(Enum):
     HANG = "hang"  # never answer (until the fake closes): the client's timeout fires
     NOT_JSON = "not_json"  # HTTP 200 with an HTML page; nothing processed
     DELIVER_THEN_DROP = "deliver_then_drop"  # process normally (deliver), then drop the connection
+    TRUNCATE = "truncate"  # process normally, send the headers and half the body, then drop the connection
 
 
 Scripted = dict[str, Any] | Fault
@@ -126,6 +140,15 @@ class _Sent:
     at: datetime
 
 
+@dataclass(frozen=True)
+class _Media:
+    data: bytes
+    content_type: str
+    filename: str
+    added_at: datetime
+    chunked: bool
+
+
 @dataclass
 class _Waiter:
     ready: Callable[[], bool]
@@ -166,7 +189,7 @@ class FakeWeCom:
         self._response_codes: dict[str, _ResponseCode] = {}
         self._departments: list[dict[str, Any]] = []
         self._users: list[dict[str, Any]] = []
-        self._media: dict[str, tuple[bytes, str, str, datetime]] = {}
+        self._media: dict[str, _Media] = {}
         self._waiters: list[_Waiter] = []
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -215,8 +238,24 @@ class FakeWeCom:
         self._departments = copy.deepcopy(departments)
         self._users = copy.deepcopy(users)
 
-    def add_media(self, media_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self._media[media_id] = (data, content_type, f"{media_id}.bin", self.clock.now())
+    def add_media(
+        self,
+        media_id: str,
+        data: bytes,
+        content_type: str = "image/jpeg",
+        filename: str | None = None,
+        *,
+        media_type: str | None = None,
+        chunked: bool = False,
+    ) -> None:
+        """Media a member sent, valid 3 days from now. `filename` defaults to the docs' "MEDIA_ID.jpg"
+        shape; `media_type` (image, voice, video, file) defaults from the content type and sets the
+        size limit; `chunked` answers without Content-Length."""
+        kind = media_type or _media_type(content_type)
+        if not MEDIA_MIN_BYTES < len(data) <= MEDIA_MAX_BYTES[kind]:
+            raise ValueError(f"WeCom keeps no {kind} of {len(data)} bytes (limit {MEDIA_MAX_BYTES[kind]})")
+        name = filename if filename is not None else media_id + MEDIA_EXTENSIONS.get(content_type, "")
+        self._media[media_id] = _Media(data, content_type, name, self.clock.now(), chunked)
 
     def issue_response_code(self, userids: Iterable[str]) -> str:
         """A response_code as a template_card_event callback carries it (one click)."""
@@ -259,7 +298,7 @@ class FakeWeCom:
         now = self.clock.now()
         self._requests.append(RecordedRequest(endpoint, request.method, dict(request.query), body, now))
         queue = self._scripts.get(endpoint)
-        deliver_then_drop = False
+        deliver_then_drop = truncate = False
         if queue:
             scripted = queue.popleft()
             if isinstance(scripted, dict):
@@ -274,6 +313,7 @@ class FakeWeCom:
                 await self._closing.wait()
                 return _drop(request)
             deliver_then_drop = scripted is Fault.DELIVER_THEN_DROP
+            truncate = scripted is Fault.TRUNCATE
         handler = {
             "gettoken": self._gettoken,
             "message/send": self._message_send,
@@ -281,12 +321,15 @@ class FakeWeCom:
             "department/list": self._department_list,
             "user/list": self._user_list,
         }.get(endpoint)
+        response: web.StreamResponse
         if endpoint == "media/get":
-            response = self._media_get(request.query, now)
+            response = await self._media_get(request, now, stream=not truncate)
         elif handler is None:
             return web.Response(status=404, text="not found")
         else:
             response = _json(handler(request.query, body, now))
+        if truncate and isinstance(response, web.Response):
+            return await _truncated(request, response)
         return _drop(request) if deliver_then_drop else response
 
     # ------------------------------------------------------------------ endpoints
@@ -464,18 +507,25 @@ class FakeWeCom:
                     frontier.append(d["id"])
         return ids
 
-    def _media_get(self, query: Any, now: datetime) -> web.Response:
-        if (refused := self._check_token(query, now)) is not None:
+    async def _media_get(self, request: web.Request, now: datetime, *, stream: bool) -> web.StreamResponse:
+        if (refused := self._check_token(request.query, now)) is not None:
             return _json(refused)
-        media = self._media.get(query.get("media_id", ""))
-        if media is None or now - media[3] > MEDIA_TTL:
+        media = self._media.get(request.query.get("media_id", ""))
+        if media is None or now - media.added_at > MEDIA_TTL:
             return _json(_err(40007, "invalid media_id"))
-        data, content_type, filename, _ = media
-        return web.Response(
-            body=data,
-            content_type=content_type,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        headers = {
+            "Content-Disposition": _content_disposition(media.filename),
+            "Cache-Control": "no-cache, must-revalidate",
+        }
+        if not (media.chunked and stream):
+            return web.Response(body=media.data, content_type=media.content_type, headers=headers)
+        response = web.StreamResponse(headers={**headers, "Content-Type": media.content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(media.data), 64 * 1024):
+            await response.write(media.data[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
 
     def _notify(self) -> None:
         for waiter in self._waiters:
@@ -521,6 +571,34 @@ def _drop(request: web.Request) -> web.Response:
     if request.transport is not None:
         request.transport.abort()
     return web.Response(status=204)
+
+
+async def _truncated(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Send `response`'s status and headers (its full Content-Length) but half its body, then drop the
+    connection: the client sees a body cut short."""
+    body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    await stream.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.abort()
+    return stream
+
+
+def _media_type(content_type: str) -> str:
+    """The upload type WeCom files media under, for its size limit."""
+    major = content_type.split("/", 1)[0].lower()
+    return {"image": "image", "voice": "voice", "audio": "voice", "video": "video"}.get(major, "file")
+
+
+def _content_disposition(filename: str) -> str:
+    """`attachment; filename="..."` as in the docs; a non-ASCII name also as RFC 5987 filename*."""
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
+    if quoted.isascii():
+        return f'attachment; filename="{quoted}"'
+    fallback = quoted.encode("ascii", "replace").decode("ascii")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
 
 
 def _truncate(text: str, max_bytes: int) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.channels.wecom.crypto import WeComCrypto, signature
+from bot.clock import Clock
 
 
 def _cdata(value: str) -> str:
@@ -33,8 +34,11 @@ class Signed:
 class WeComWire:
     """One WeCom app's view of the wire (token, key, corp, agent) for building test callbacks."""
 
-    def __init__(self, token: str, aes_key: str, corp_id: str, agent_id: int, base_time: int = 1_764_468_000):
+    def __init__(self, token: str, aes_key: str, corp_id: str, agent_id: int, base_time: int = 1_764_468_000,
+                 clock: Clock | None = None):
+        """CreateTime is `clock`'s now when a clock is given (as WeCom stamps it), else `base_time`."""
         self.token, self.corp_id, self.agent_id = token, corp_id, agent_id
+        self.clock = clock
         self.crypto = WeComCrypto(token, aes_key, corp_id)
         # A random start: two wires (e.g. before and after a restart in a test) never reuse a MsgId.
         self._msg_ids = itertools.count(7_000_000_000_000_000_000 + secrets.randbits(50) * 1000)
@@ -42,11 +46,14 @@ class WeComWire:
 
     # ----------------------------------------------------------------- inner messages
 
+    def _now(self) -> int:
+        return int(self.clock.now().timestamp()) if self.clock is not None else self.base_time
+
     def _base(self, sender: str, msg_type: str, create_time: int | None) -> dict[str, Any]:
         return {
             "ToUserName": self.corp_id,
             "FromUserName": sender,
-            "CreateTime": create_time if create_time is not None else self.base_time,
+            "CreateTime": create_time if create_time is not None else self._now(),
             "MsgType": msg_type,
         }
 

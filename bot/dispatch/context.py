@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,8 +12,16 @@ from bot.channels.base import IncomingMessage, Outgoing, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from store.models import User
+from store.repos.activities import ActivityRepo
+from store.repos.attachments import AttachmentRepo
 from store.repos.conversations import ConversationRepo
+from store.repos.customers import CustomerRepo
+from store.repos.pipeline import PipelineRepo
+from store.repos.standups import StandupRepo
 from store.repos.users import UserRepo
+
+if TYPE_CHECKING:
+    from bot.nlu.service import Nlu
 
 
 @dataclass
@@ -39,10 +47,19 @@ class FlowState:
 class Repos:
     users: UserRepo
     conversations: ConversationRepo
+    customers: CustomerRepo
+    activities: ActivityRepo
+    pipeline: PipelineRepo
+    standups: StandupRepo
+    attachments: AttachmentRepo
 
     @classmethod
     def for_session(cls, session: AsyncSession) -> Repos:
-        return cls(users=UserRepo(session), conversations=ConversationRepo(session))
+        return cls(
+            users=UserRepo(session), conversations=ConversationRepo(session), customers=CustomerRepo(session),
+            activities=ActivityRepo(session), pipeline=PipelineRepo(session), standups=StandupRepo(session),
+            attachments=AttachmentRepo(session),
+        )
 
 
 @dataclass
@@ -57,6 +74,13 @@ class Context:
     user: User | None = None
     state: FlowState = field(default_factory=FlowState)
     outgoing: list[Outgoing] = field(default_factory=list)
+    nlu: Nlu | None = None  # language understanding (None in routers that need none, e.g. some tests)
+    cache: dict[str, Any] = field(default_factory=dict)  # per-message memo (the parsed intent)
+
+    @property
+    def source_ref(self) -> str:
+        """This message's platform identity, for rows that must be written once per message."""
+        return f"{self.message.channel}:{self.message.dedup_key}"
 
     def reply(self, reply: Reply) -> None:
         """Queue a reply to the sender (written to the outbox by the unit of work)."""

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text, update
 
@@ -28,6 +29,9 @@ from bot.metrics import Metrics
 from store.db import Database
 from store.models import InboxMessage
 from store.repos.outbox import enqueue
+
+if TYPE_CHECKING:
+    from bot.nlu.service import Nlu
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,7 @@ class Dispatcher:
         # the same conversation: look for them (a query per message). Afterwards every stored row has
         # its own task started in order, so the look-up is skipped (it cost ~2.4 ms CPU a message).
         self._caught_up = False
+        self.nlu: Nlu | None = None  # set once loaded (connected()); handlers that parse text need it
 
     # ------------------------------------------------------------------ entry points
 
@@ -227,6 +232,7 @@ class Dispatcher:
                 settings=self._settings,
                 now=now,
                 inbox_id=job.inbox_id,
+                nlu=self.nlu,
             )
             await call_next(job)
             ctx = job.ctx

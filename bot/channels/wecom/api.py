@@ -41,6 +41,9 @@ UPDATE_TEMPLATE_CARD: Final = "message/update_template_card"
 DEPARTMENT_LIST: Final = "department/list"
 USER_LIST: Final = "user/list"
 MEDIA_GET: Final = "media/get"
+# media/get: an error answer is a small JSON object; files are read in chunks of this size.
+ERROR_BODY_MAX_BYTES: Final = 64 * 1024
+READ_CHUNK_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,28 @@ class ApiNetworkError(Exception):
         self.endpoint = endpoint
         self.reason = reason
         self.status = status
+
+
+class MediaTooLargeError(Exception):
+    """media/get: the body is larger than the caller's limit; it was not read whole (and not kept)."""
+
+    def __init__(self, endpoint: str, size: int, max_bytes: int, *, declared: bool) -> None:
+        how = f"Content-Length {size}" if declared else f"more than {max_bytes} bytes received"
+        super().__init__(f"{endpoint}: body too large ({how}; the limit is {max_bytes} bytes), refused")
+        self.endpoint = endpoint
+        self.size = size
+        self.max_bytes = max_bytes
+        self.declared = declared
+
+
+@dataclass(frozen=True)
+class Media:
+    """A downloaded media/get file. `file_name` comes from the sender's side (Content-Disposition):
+    untrusted, for display only, never part of a path."""
+
+    data: bytes
+    content_type: str  # lower-case, parameters dropped ("image/jpeg"); "" when WeCom sent none
+    file_name: str | None
 
 
 @dataclass(frozen=True)
@@ -204,26 +229,71 @@ class WeComClient:
         params = {"department_id": str(department_id), "fetch_child": "1" if fetch_child else "0"}
         return await self._call_json("GET", USER_LIST, params=params)
 
-    async def media_get(self, media_id: str) -> bytes:
-        """GET media/get: the file's bytes. A JSON body is an error (e.g. 40007 bad media_id) and raises
-        WeComApiError; a transport failure raises ApiNetworkError."""
+    async def media_get(
+        self, media_id: str, *, max_bytes: int | None = None, timeout_s: float | None = None
+    ) -> Media:
+        """GET media/get (获取临时素材): the file, its content type and the file name WeCom gives in
+        Content-Disposition. A JSON body is an error (e.g. 40007: invalid or expired media_id, 830002:
+        too large for one download) and raises WeComApiError; a transport failure (including a body cut
+        short) raises ApiNetworkError; a body over `max_bytes` raises MediaTooLargeError, refused from
+        its Content-Length before reading it, or as soon as the bytes read pass the limit."""
         token = await self.get_token()
-        got = await self._media(token, media_id)
+        got = await self._media(token, media_id, max_bytes, timeout_s)
         if isinstance(got, ApiResult) and got.errcode in TOKEN_ERRCODES:
             token = await self._refresh_after_failure(token)
-            got = await self._media(token, media_id)
+            got = await self._media(token, media_id, max_bytes, timeout_s)
         if isinstance(got, ApiResult):
             raise WeComApiError(MEDIA_GET, got)
         return got
 
-    async def _media(self, token: str, media_id: str) -> bytes | ApiResult:
-        raw = await self._http("GET", MEDIA_GET, {"media_id": media_id, "access_token": token}, None)
+    async def _media(
+        self, token: str, media_id: str, max_bytes: int | None, timeout_s: float | None
+    ) -> Media | ApiResult:
+        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        params = {"media_id": media_id, "access_token": token}
+        try:
+            async with self._session.get(self._base + MEDIA_GET, params=params, timeout=timeout) as resp:
+                if resp.status != 200:
+                    self._count(MEDIA_GET, "network")
+                    raise ApiNetworkError(MEDIA_GET, f"HTTP {resp.status}", status=resp.status)
+                ctype = resp.headers.get("Content-Type", "")
+                # An error answer is a small JSON object; a "JSON" body past this is not one.
+                limit = ERROR_BODY_MAX_BYTES if "json" in ctype.lower() else max_bytes
+                declared = resp.content_length
+                if limit is not None and declared is not None and declared > limit:
+                    resp.close()  # drop the connection instead of reading what is refused
+                    raise self._too_large(declared, limit, declared=True)
+                body = await self._read_capped(resp, limit)
+                disposition = resp.content_disposition
+                file_name = disposition.filename if disposition is not None else None
+        except TimeoutError:
+            self._count(MEDIA_GET, "network")
+            raise ApiNetworkError(MEDIA_GET, "timeout") from None
+        except aiohttp.ClientError as exc:
+            self._count(MEDIA_GET, "network")  # a connection error, or a body cut short
+            raise ApiNetworkError(MEDIA_GET, type(exc).__name__) from None
+        raw = _Raw(200, ctype, body)
         if _is_json(raw):
             result = self._decode(MEDIA_GET, raw)
             self._count(MEDIA_GET, str(result.errcode))
             return result
         self._count(MEDIA_GET, "0")
-        return raw.body
+        return Media(data=body, content_type=_mime_type(ctype), file_name=file_name)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, limit: int | None) -> bytes:
+        """The whole body, read in chunks; past `limit` bytes the connection is dropped and
+        MediaTooLargeError raised (a body without Content-Length is never read whole)."""
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(READ_CHUNK_BYTES):
+            data += chunk
+            if limit is not None and len(data) > limit:
+                resp.close()
+                raise self._too_large(len(data), limit, declared=False)
+        return bytes(data)
+
+    def _too_large(self, size: int, limit: int, *, declared: bool) -> MediaTooLargeError:
+        self._count(MEDIA_GET, "too_large")
+        return MediaTooLargeError(MEDIA_GET, size, limit, declared=declared)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -298,6 +368,11 @@ def _copy_error(exc: ApiTokenError | ApiNetworkError) -> ApiTokenError | ApiNetw
     if isinstance(exc, ApiTokenError):
         return ApiTokenError(exc.endpoint, exc.result)
     return ApiNetworkError(exc.endpoint, exc.reason, status=exc.status)
+
+
+def _mime_type(content_type: str) -> str:
+    """The bare media type: 'Image/JPEG; charset=x' -> 'image/jpeg'."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _is_json(raw: _Raw) -> bool:

@@ -22,7 +22,7 @@ from wechatpy.enterprise.messages import MESSAGE_TYPES
 from bot.channels.base import IncomingMessage, Location
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
-MAX_FIELD_CHARS = 20000  # WeCom text is at most 2048 bytes; anything far bigger is hostile
+MAX_FIELD_CHARS = 65536  # the body cap binds first; a 10,000-character message still arrives and gets a clear reply
 MAX_FIELDS = 500
 
 
