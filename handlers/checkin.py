@@ -24,13 +24,11 @@ from handlers.common import (
     Answering,
     IntentIs,
     after_activity,
-    answer_customer,
-    candidates_text,
     chosen_customer,
+    customer_step,
     message_text,
     message_time,
     minutes_label,
-    not_found_text,
     opportunity_for,
     question_for,
     too_long,
@@ -126,20 +124,15 @@ async def arrive(ctx: Context, parsed: Parsed) -> Reply:
 
 @answers.handle(MsgType("text", "voice"), Answering(FLOW, Step.CUSTOMER))
 async def answer_customer_step(ctx: Context) -> Reply:
-    data = dict(ctx.state.data)
-    pick = await answer_customer(ctx, message_text(ctx) or "", data.get("candidates", []))
-    if pick.customer is None:
-        if pick.candidates:
-            ctx.state.set(FLOW, Step.CUSTOMER, candidates=list(pick.candidates))
-            return Text(await candidates_text(ctx, pick.candidates))
-        return Text(not_found_text(pick.unknown or ""))
-    data.pop("candidates", None)
-    data["customer_id"] = pick.customer.id
+    data, picked = await customer_step(ctx, FLOW, Step.CUSTOMER)
+    if not isinstance(picked, Customer):
+        return picked
+    data["customer_id"] = picked.id
     if data.get("conclusion"):
         data["conclusion"] = _without_name(data["conclusion"], message_text(ctx) or "")
     if data.get("mode") == "arrive":
         ctx.state.clear()
-        return await _open_visit(ctx, pick.customer, data)
+        return await _open_visit(ctx, picked, data)
     return await _advance(ctx, data)
 
 

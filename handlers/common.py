@@ -7,8 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from bot.channels.base import Text
+from bot.channels.base import Reply, Text
 from bot.clock import SHANGHAI
 from bot.dispatch.context import Context
 from bot.dispatch.filters import FilterResult
@@ -179,6 +180,20 @@ async def answer_customer(ctx: Context, text: str, candidates: Sequence[int]) ->
 
 def not_found_text(name: str) -> str:
     return NOT_FOUND.format(name=name)
+
+
+async def customer_step(ctx: Context, flow: str, step: str) -> tuple[dict[str, Any], Customer | Reply]:
+    """A flow's "是哪个客户？" step: the flow's data (candidates removed) and the customer picked, or the
+    reply to send instead (a narrower list of candidates, or "not found"; the flow stays at `step`)."""
+    data = dict(ctx.state.data)
+    pick = await answer_customer(ctx, message_text(ctx) or "", data.get("candidates", []))
+    if pick.customer is None:
+        if pick.candidates:
+            ctx.state.set(flow, step, candidates=list(pick.candidates))
+            return data, Text(await candidates_text(ctx, pick.candidates))
+        return data, Text(not_found_text(pick.unknown or ""))
+    data.pop("candidates", None)
+    return data, pick.customer
 
 
 # ---------------------------------------------------------------- recording

@@ -17,11 +17,9 @@ from handlers.common import (
     Answering,
     IntentIs,
     after_activity,
-    answer_customer,
-    candidates_text,
+    customer_step,
     message_text,
     message_time,
-    not_found_text,
     opportunity_for,
     question_for,
     too_long,
@@ -79,15 +77,11 @@ async def answer_body(ctx: Context) -> Reply:
 
 @answers.handle(MsgType("text", "voice"), Answering(FLOW, Step.CUSTOMER))
 async def answer_customer_step(ctx: Context) -> Reply:
-    data = dict(ctx.state.data)
-    pick = await answer_customer(ctx, message_text(ctx) or "", data.get("candidates", []))
-    if pick.customer is None:
-        if pick.candidates:
-            ctx.state.set(FLOW, Step.CUSTOMER, candidates=list(pick.candidates))
-            return Text(await candidates_text(ctx, pick.candidates))
-        return Text(not_found_text(pick.unknown or ""))
+    data, picked = await customer_step(ctx, FLOW, Step.CUSTOMER)
+    if not isinstance(picked, Customer):
+        return picked
     ctx.state.clear()
-    return await _save(ctx, data, pick.customer)
+    return await _save(ctx, data, picked)
 
 
 async def _with_body(ctx: Context, body: str, parsed: Parsed) -> Reply:

@@ -17,9 +17,8 @@ from bot.rules.gates import next_stage
 from handlers.common import (
     Answering,
     IntentIs,
-    answer_customer,
-    candidates_text,
     chosen_customer,
+    customer_step,
     message_text,
     not_found_text,
     question_for,
@@ -77,16 +76,11 @@ async def force(ctx: Context, parsed: Parsed) -> Reply:
 
 @answers.handle(MsgType("text", "voice"), Answering(FLOW, Step.CUSTOMER))
 async def answer_customer_step(ctx: Context) -> Reply:
-    data = dict(ctx.state.data)
-    pick = await answer_customer(ctx, message_text(ctx) or "", data.get("candidates", []))
-    if pick.customer is None:
-        if pick.candidates:
-            ctx.state.set(FLOW, Step.CUSTOMER, candidates=list(pick.candidates))
-            return Text(await candidates_text(ctx, pick.candidates))
-        return Text(not_found_text(pick.unknown or ""))
-    data.pop("candidates", None)
+    data, picked = await customer_step(ctx, FLOW, Step.CUSTOMER)
+    if not isinstance(picked, Customer):
+        return picked
     ctx.state.clear()
-    return await _move(ctx, pick.customer, data)
+    return await _move(ctx, picked, data)
 
 
 @answers.handle(MsgType("text", "voice"), Answering(FLOW, Step.REASON))

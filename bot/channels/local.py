@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.channels.base import IncomingMessage
 from bot.deps import Deps
+from bot.nlu.text import clean
 from store.models import OutboxMessage
 
 
@@ -25,6 +26,9 @@ class LocalChat:
         deps = self._deps
         assert deps.inbox is not None and deps.dispatcher is not None
         now = deps.clock.now()
+        # A terminal can hand over what no platform would (lone surrogates, control bytes): made safe
+        # here, at the edge, like the WeCom callback's UTF-8 and XML checks.
+        text = clean(text)
         message = IncomingMessage(
             channel="local",
             dedup_key=f"local:{uuid.uuid4()}",

@@ -136,3 +136,24 @@ async def test_an_attachment_that_cannot_be_fetched_does_not_complete_its_key_ac
         assert actions["需求调研报告"].attached_at is None and actions["需求调研报告"].attachment_media_id is None
         assert actions["客户签字页"].attachment_path and actions["客户签字页"].attached_at is not None
         assert "需求调研报告（缺附件、缺负责人确认）" in await said(bot, "zhangsan", "华远 进入 报价")
+
+
+async def test_ambiguous_customer_then_not_yours_and_restart_mid_force(db_url: str, db: Any,
+                                                                      clock: SettableClock) -> None:
+    """Candidates are offered for an ambiguous name; only the owner (or a manager) moves a deal; the
+    manager's pending forced move survives a restart and completes with the reason."""
+    from store.models import Customer
+
+    ids = await seed_team(db, clock)
+    customers = await seed_customers(db, clock, ids)
+    async with db.transaction() as s:
+        s.add(Customer(name="宏达超市", owner_id=ids["wangjl"], created_at=clock.now()))
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        question = await said(bot, "lisi", "宏达 进入 需求诊断")
+        assert "宏达零售" in question and "宏达超市" in question
+        number = "1" if question.index("宏达零售") < question.index("宏达超市") else "2"
+        assert "由张三负责" in await said(bot, "lisi", number)
+        assert "需要写明原因" in await said(bot, "wangjl", "强制推进 宏达零售 需求诊断")
+    async with running_bot(db_url, clock, run_sender=False) as bot:  # a new process
+        assert "已强制推进" in await said(bot, "wangjl", "客户已确认需求，补材料中")
+        assert (await opportunity(bot, customers["hongda"])).stage == "需求诊断"

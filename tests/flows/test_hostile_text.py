@@ -68,3 +68,20 @@ async def test_ten_thousand_characters_get_a_clear_reply(db_url: str, db: Any, c
             assert "太长了" in reply or "没看懂" in reply
         async with bot.deps.db.sessions() as s:
             assert await s.scalar(select(func.count()).select_from(Activity)) == 0
+
+
+async def test_local_chat_with_lone_surrogates_and_controls(db_url: str, db: Any, clock: SettableClock) -> None:
+    """The terminal channel can carry what WeCom cannot (lone surrogates, NUL): stored cleaned, flows work."""
+    from bot.channels.local import LocalChat
+
+    ids = await seed_team(db, clock)
+    await seed_customers(db, clock, ids)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        chat = LocalChat(bot.deps, "zhangsan")
+        [reply] = await chat.say("今日拜访完成 宏达 1小时 客户\ud800认可\x00方案")
+        assert "位置" in reply
+        [reply] = await chat.say("跳过\udfff")
+        assert "已记录拜访" in reply
+        async with bot.deps.db.sessions() as s:
+            [visit] = (await s.scalars(select(Activity))).all()
+        assert visit.conclusion is not None and "\ud800" not in visit.conclusion and "认可" in visit.conclusion
