@@ -15,11 +15,11 @@ from typing import Any
 from bot.channels.base import Reply, Text
 from bot.clock import SHANGHAI
 from bot.dispatch.context import Context
-from bot.dispatch.filters import Command, Event, MsgType
+from bot.dispatch.filters import Event, MsgType, normalize
 from bot.dispatch.router import HelpEntry, Router
 from bot.nlu.intents import Intent, Parsed, next_step_of
 from bot.nlu.quantities import find_duration
-from bot.nlu.text import clean, fold, tidy
+from bot.nlu.text import clean, fold, meaningful, tidy
 from handlers.common import (
     Answering,
     IntentIs,
@@ -39,6 +39,7 @@ FLOW = "checkin"
 ASK_DURATION = "这次拜访大概多长时间？（例如：1小时、45分钟、一个半小时）"
 ASK_DURATION_AGAIN = "没看懂时长，请再说一次，例如「1小时」或「45分钟」（最长 {max}）。"
 ASK_CONCLUSION = "一句话说说这次拜访的结论？（例如：客户认可方案，下周报价）"
+CONCLUSION_REQUIRED = "结论不能跳过哦，一句话就行（例如：客户认可方案，下周报价）。只有位置可以跳过。"
 ASK_LOCATION = "📍 请发一下你的位置（输入框旁「+」→「位置」），不方便的话回复「跳过」。"
 ASK_LOCATION_AGAIN = "还差位置：请发送位置，或回复「跳过」（只有位置可以跳过）。"
 DONE = "✅ 已记录拜访：{customer}｜{duration}｜{place}\n结论：{conclusion}"
@@ -48,7 +49,9 @@ NO_PLACE = "未定位"
 ARRIVED = "📍 已签到「{customer}」（{time}）。结束后发「拜访完成 + 一句话结论」就好，时长我来算。"
 ARRIVED_AGAIN = "你在 {time} 已经签到「{customer}」了。结束后发「拜访完成 + 一句话结论」。"
 WEEKDAYS = "一二三四五六日"
-SKIP_WORDS = ("跳过", "不用", "不发", "skip", "没有", "无")
+SKIP_WORDS = ("跳过", "不用", "不发", "skip", "没有", "无", "不方便")
+SKIP_SET = frozenset(SKIP_WORDS)
+LABEL_MAX = 200  # activities.location_label
 
 router = Router(name=FLOW, help=(
     HelpEntry("记录拜访（一条消息）", "今日拜访完成 华远科技 1小时 客户认可方案，下周报价"),
@@ -155,8 +158,8 @@ async def answer_conclusion(ctx: Context) -> Reply:
     text = tidy(clean(message_text(ctx) or ""))
     if (refused := too_long(ctx, text)) is not None:
         return refused
-    if len(text) < 2:
-        return Text(ASK_CONCLUSION)
+    if _is_skip(text) or not meaningful(text) or len(text) < 2:
+        return Text(CONCLUSION_REQUIRED)  # R14: the conclusion is a core field; only the location may be skipped
     data["conclusion"] = text
     if "next_date" not in data:
         due, step = next_step_of(text, ctx.now)
@@ -172,20 +175,18 @@ async def answer_location(ctx: Context) -> Reply | None:
     data = dict(ctx.state.data)
     if loc is None:
         return None
-    data["location"] = {"lat": loc.lat, "lng": loc.lng, "label": loc.label}
-    return await _advance(ctx, data)
-
-
-@answers.handle(MsgType("text"), Answering(FLOW, Step.LOCATION), Command(*SKIP_WORDS))
-async def skip_location(ctx: Context) -> Reply:
-    data = dict(ctx.state.data)
-    data["location_skipped"] = True
+    data["location"] = {"lat": loc.lat, "lng": loc.lng, "label": _label(loc.label)}
     return await _advance(ctx, data)
 
 
 @answers.handle(MsgType("text", "voice"), Answering(FLOW, Step.LOCATION))
-async def location_again(ctx: Context) -> Reply:
-    return Text(ASK_LOCATION_AGAIN)
+async def skip_or_ask_location(ctx: Context) -> Reply:
+    """跳过 (typed or said) skips the location, the only piece that may be skipped (R14)."""
+    if not _is_skip(message_text(ctx) or ""):
+        return Text(ASK_LOCATION_AGAIN)
+    data = dict(ctx.state.data)
+    data["location_skipped"] = True
+    return await _advance(ctx, data)
 
 
 # ---------------------------------------------------------------- the dialogue
@@ -216,7 +217,7 @@ async def _advance(ctx: Context, data: dict[str, Any]) -> Reply:
 async def _recent_location(ctx: Context) -> dict[str, Any] | None:
     since = ctx.now - timedelta(minutes=ctx.settings.capture.location_max_age_minutes)
     loc = await ctx.repos.activities.last_location(ctx.message.channel, ctx.message.sender, since)
-    return {"lat": loc.lat, "lng": loc.lng, "label": loc.label} if loc is not None else None
+    return {"lat": loc.lat, "lng": loc.lng, "label": _label(loc.label)} if loc is not None else None
 
 
 async def _record(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -290,6 +291,15 @@ def _hhmm(at: datetime) -> str:
 
 def _source(ctx: Context) -> str:
     return ctx.message.channel  # wecom | dingtalk | local (the simulator)
+
+
+def _label(label: str | None) -> str | None:
+    """A place name as WeCom sends it, cut to what activities.location_label holds."""
+    return label[:LABEL_MAX] if label else None
+
+
+def _is_skip(text: str) -> bool:
+    return normalize(text).rstrip("!?。！？.~") in SKIP_SET
 
 
 def _bare_number_minutes(text: str) -> int | None:

@@ -30,6 +30,13 @@ NEW_CUSTOMER_RE = re.compile(r"^\s*(?:新客户|新建客户|添加客户|new\s+
 NUMBER_RE = re.compile(r"^\s*(?:第)?(?P<n>\d{1,2}|[一二三四五六七八九十])(?:个|号)?\s*[.。、)）]?\s*$")
 CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 MAX_CUSTOMER_NAME = 100
+OUT_OF_RANGE = "没有这个序号，请回复 1–{n} 之间的数字，或客户名称。"
+BAD_NAME = "「{name}」不像一个客户名称，请回复「新客户 + 客户全称」，例如「新客户 上海华远科技有限公司」。"
+# Words that are not anyone's customer: a customer named so would capture every rep's messages.
+GENERIC_NAMES = frozenset({
+    "客户", "新客户", "公司", "老板", "对方", "我们", "他们", "这个", "那个", "这家", "那家", "门店", "总部", "测试",
+    "test", "客户公司", "有限公司", "集团", "工厂", "项目", "商机",
+})
 MAX_MESSAGE_AGE = timedelta(days=2)  # inbox retries give up well within this
 
 
@@ -117,6 +124,8 @@ class Pick:
     customer: Customer | None = None
     candidates: tuple[int, ...] = ()
     unknown: str | None = None
+    bad_name: str | None = None  # "新客户 客户": not a name that may enter everyone's customer index
+    out_of_range: int = 0  # a number past the list (the list's length)
 
 
 async def candidates_text(ctx: Context, ids: Sequence[int]) -> str:
@@ -163,9 +172,12 @@ async def answer_customer(ctx: Context, text: str, candidates: Sequence[int]) ->
         n = int(raw) if raw.isdigit() else CN_DIGITS[raw]
         if 1 <= n <= len(candidates):
             return Pick(await ctx.repos.customers.get(candidates[n - 1]))
+        return Pick(out_of_range=len(candidates))
     new = NEW_CUSTOMER_RE.match(clean(text))
     if new is not None:
         name = " ".join(new.group("name").split())[:MAX_CUSTOMER_NAME]  # verbatim, whitespace collapsed
+        if not plausible_name(ctx, name):
+            return Pick(bad_name=name)
         if name:
             existing = await ctx.repos.customers.find_by_name(name)
             return Pick(existing or await ctx.repos.customers.create(name, ctx.user.id, ctx.now))
@@ -176,6 +188,17 @@ async def answer_customer(ctx: Context, text: str, candidates: Sequence[int]) ->
     if match.candidates:
         return Pick(candidates=tuple(c.customer_id for c in match.candidates))
     return Pick(unknown=tidy(clean(text))[:30] or None)
+
+
+def plausible_name(ctx: Context, name: str) -> bool:
+    """A name a rep may create a customer with: two letters at least, not a generic word, a stage or
+    key-action word, or a number."""
+    folded = "".join(ch for ch in fold(clean(name)) if ch.isalnum())
+    if len(folded) < 2 or folded.isdigit() or folded in GENERIC_NAMES:
+        return False
+    funnel = ctx.settings.funnel
+    reserved = {*funnel.stages, *funnel.aliases, *(a for actions in funnel.gates.values() for a in actions)}
+    return folded not in {fold(w) for w in reserved}
 
 
 def not_found_text(name: str) -> str:
@@ -191,6 +214,10 @@ async def customer_step(ctx: Context, flow: str, step: str) -> tuple[dict[str, A
         if pick.candidates:
             ctx.state.set(flow, step, candidates=list(pick.candidates))
             return data, Text(await candidates_text(ctx, pick.candidates))
+        if pick.out_of_range:
+            return data, Text(OUT_OF_RANGE.format(n=pick.out_of_range))
+        if pick.bad_name is not None:
+            return data, Text(BAD_NAME.format(name=pick.bad_name[:30]))
         return data, Text(not_found_text(pick.unknown or ""))
     data.pop("candidates", None)
     return data, pick.customer
@@ -227,6 +254,9 @@ async def after_activity(ctx: Context, activity: Activity, customer: Customer, s
                                                                   kind=kind, summary=summary[:60])))
     capture = ctx.settings.capture
     since = ctx.now - timedelta(days=capture.conflict_window_days)
+    # Two reps recording on one customer at once (two conversations, maybe two processes) must see each
+    # other: the customer row is locked before counting (PostgreSQL; SQLite has one writer anyway).
+    await ctx.repos.customers.lock(customer.id)
     reps = await ctx.repos.customers.reps_since(customer.id, since)
     if len(reps) >= capture.conflict_min_reps:
         period = ctx.now.astimezone(SHANGHAI).strftime("%Y-%m")

@@ -9,13 +9,19 @@ from bot.rules.gates import ActionState, Missing, missing_for_move, next_stage
 from store.models import KeyAction, Opportunity
 
 NEEDS_ATTACHMENT = "缺附件"
+DOWNLOADING = "附件下载中"
 NEEDS_SIGNOFF = "缺负责人确认"
 
 
 def action_states(rows: dict[str, KeyAction]) -> dict[str, ActionState]:
-    """Key action rows → what the gate rule needs: attached (a file was attached) and signed off."""
+    """Key action rows → what the gate rule needs: a stored file (R6: a file that was only named, or
+    that could not be downloaded, does not open a gate) and the owner's sign-off."""
     return {
-        name: ActionState(attached=row.attached_at is not None, signed_off=row.signed_off_at is not None)
+        name: ActionState(
+            attached=row.attached_at is not None and row.attachment_path is not None,
+            signed_off=row.signed_off_at is not None,
+            downloading=row.attached_at is not None and row.attachment_path is None,
+        )
         for name, row in rows.items()
     }
 
@@ -39,7 +45,7 @@ def missing_lines(missing: Sequence[Missing]) -> list[str]:
     """One line per missing key action: its name and what it lacks."""
     lines = []
     for m in missing:
-        lacks = [label for flag, label in ((m.needs_attachment, NEEDS_ATTACHMENT), (m.needs_signoff, NEEDS_SIGNOFF))
-                 if flag]
+        attachment = DOWNLOADING if m.downloading else NEEDS_ATTACHMENT
+        lacks = [label for flag, label in ((m.needs_attachment, attachment), (m.needs_signoff, NEEDS_SIGNOFF)) if flag]
         lines.append(f"· {m.name}（{'、'.join(lacks)}）")
     return lines

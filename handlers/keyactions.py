@@ -13,7 +13,7 @@ from typing import Any
 from bot.channels.base import Reply, Text
 from bot.clock import SHANGHAI
 from bot.dispatch.context import Context
-from bot.dispatch.filters import MsgType
+from bot.dispatch.filters import Command, MsgType
 from bot.dispatch.router import HelpEntry, Router
 from bot.nlu.intents import Intent, Parsed
 from bot.rules.gates import gate_of
@@ -27,10 +27,13 @@ MAX_OPTIONS = 8
 ASK_ACTION = ("📎 收到附件。这是哪个关键动作的？回复序号：\n{options}\n"
               "也可以回复「客户 动作名称」，如「华远 需求调研报告」。")
 ASK_ACTION_AGAIN = "没对上是哪个关键动作，请回复序号，或「客户 动作名称」。"
+SAVED_FOR_LATER = "📎 附件已保存。先把当前这条记录完成，之后发「附件」把它挂到关键动作上。"
+NOTHING_SAVED = "没有待挂的附件。直接把图片或文件发给我，再选是哪个关键动作就行。"
+ATTACH_WORDS = ("附件", "挂附件", "关联附件", "上传附件")
+NO_MEDIA = "这条消息里没有可下载的文件，请重新发送一次。"
 NO_OPEN_OPPS = "📎 收到附件，已保存。你目前没有进行中的商机，暂时无法挂到关键动作上。"
 ATTACHED = "📎 已作为「{customer}·{action}」的附件（{count} 个文件）。"
 ATTACHED_NEXT_OWNER = "负责人确认请发「确认 {action}」。"
-ATTACHED_NEXT_SIGNED = "该动作已确认，已完成。"
 CONFIRMED = "✅ 已确认「{customer}·{action}」（{time}）。"
 ALREADY_CONFIRMED = "「{customer}·{action}」已经在 {time} 确认过了。"
 NEEDS_ATTACHMENT = "「{customer}·{action}」还没有附件：请先把附件（图片/文件）发给我，选好这个动作，再确认。"
@@ -57,7 +60,7 @@ async def attachment(ctx: Context) -> Reply:
     assert ctx.user is not None
     media_id = ctx.message.media_id
     if not media_id:
-        return Text(NO_OPEN_OPPS)
+        return Text(NO_MEDIA)
     row = await ctx.repos.attachments.by_media(ctx.message.channel, media_id)
     if row is None:
         received = ctx.now
@@ -68,8 +71,27 @@ async def attachment(ctx: Context) -> Reply:
             next_attempt_at=received, created_at=received,
             file_name=(ctx.message.extra.get("file_name") or None) if ctx.message.extra else None,
         ))
+    if ctx.state.flow not in (None, FLOW):
+        # The rep is in the middle of something else (a check-in, a note …): keep it, keep the file.
+        return Text(SAVED_FOR_LATER)
     pending = list(ctx.state.data.get("attachment_ids", [])) if ctx.state.flow == FLOW else []
     pending = [*pending, row.id] if row.id not in pending else pending
+    return await _ask_action(ctx, pending)
+
+
+@router.handle(MsgType("text"), Command(*ATTACH_WORDS))
+async def attach_saved(ctx: Context) -> Reply:
+    """"附件": pick the key action for files kept while another flow was going on."""
+    assert ctx.user is not None
+    since = ctx.now - timedelta(days=ctx.settings.media.max_age_days)
+    saved = await ctx.repos.attachments.unassigned(ctx.user.id, since)
+    if not saved:
+        return Text(NOTHING_SAVED)
+    ctx.state.clear()
+    return await _ask_action(ctx, [a.id for a in reversed(saved)])
+
+
+async def _ask_action(ctx: Context, pending: list[int]) -> Reply:
     options = await _attach_options(ctx)
     if not options:
         ctx.state.clear()
@@ -102,16 +124,18 @@ async def answer_action(ctx: Context) -> Reply:
         row.key_action_id = key_action.id
         key_action.attachment_media_id = row.media_id
         key_action.attached_at = ctx.now
-        if row.path:
-            key_action.attachment_path = row.path
+        key_action.attachment_path = row.path  # None until the fetcher has stored it
         count += 1
+    if count and key_action.signed_off_at is not None:
+        # The owner signed what was attached before: a new file needs a new confirmation (R6).
+        key_action.signed_off_by, key_action.signed_off_at = None, None
     ctx.state.clear()
     customer = await ctx.repos.customers.get(opp.customer_id)
     label = customer.name if customer else opp.name
     if count == 0:
         return Text(EXPIRED)
     reply = ATTACHED.format(customer=label, action=name, count=count)
-    reply += ATTACHED_NEXT_SIGNED if key_action.signed_off_at else ATTACHED_NEXT_OWNER.format(action=name)
+    reply += ATTACHED_NEXT_OWNER.format(action=name)
     return Text(reply)
 
 
@@ -231,7 +255,8 @@ async def _attach_options(ctx: Context) -> list[list[Any]]:
 
 
 async def _choose(ctx: Context, text: str, options: list[list[Any]]) -> list[Any] | None:
-    """A numbered option, or one named by key action (and customer when several opportunities have it)."""
+    """A numbered option, or one named by key action — and by customer when one is named ("华远 需求调研报告"),
+    which may also be an opportunity of the rep's that the list did not show."""
     number = NUMBER_RE.match(text)
     if number is not None and number.group("n").isdigit():
         n = int(number.group("n"))
@@ -241,19 +266,17 @@ async def _choose(ctx: Context, text: str, options: list[list[Any]]) -> list[Any
     name = ctx.nlu.parser.match_key_action(text, known=[str(o[1]) for o in options])
     if name is None:
         return None
-    matching = [o for o in options if o[1] == name]
+    own = await ctx.repos.pipeline.open_for_owner(ctx.user.id)
+    match = ctx.nlu.parser.find_customer(text, await ctx.nlu.customer_index(ctx.session), ctx.user.id)
+    if match.chosen is not None:
+        own = [o for o in own if o.customer_id == match.chosen.customer_id]
+    own_ids = {o.id for o in own}
+    matching = [o for o in options if o[1] == name and int(o[0]) in own_ids]
     if not matching:
-        opps = await ctx.repos.pipeline.open_for_owner(ctx.user.id)
-        matching = [[o.id, name, await _label(ctx, o), False] for o in opps]
+        matching = [[o.id, name, await _label(ctx, o), False] for o in own]
     nearest = [o for o in matching if len(o) > 3 and o[3]]
     if len(matching) > 1 and len(nearest) == 1:
         return nearest[0]  # "客户签字页": the one a next gate is waiting for
-    if len(matching) > 1:
-        index = await ctx.nlu.customer_index(ctx.session)
-        match = ctx.nlu.parser.find_customer(text, index, ctx.user.id)
-        if match.chosen is not None:
-            opp_ids = {o.id for o in await ctx.repos.pipeline.open_for_customer(match.chosen.customer_id)}
-            matching = [o for o in matching if int(o[0]) in opp_ids]
     return matching[0] if len(matching) == 1 else None
 
 

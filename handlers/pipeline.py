@@ -16,7 +16,7 @@ NEXT_READY = "   下一步「{stage}」：条件已齐，可以推进"
 NEXT_MISSING = "   下一步「{stage}」还差：{names}"
 LAST = "   已是最后阶段"
 SILENT = "｜⚠️静默"
-MORE = "……还有 {n} 个未列出"
+MORE = "……只列出最早进入当前阶段的 {n} 个"
 LIMIT = 20
 
 router = Router(name="pipeline", help=(HelpEntry("查看我的商机和下一关要求", "我的商机"),))
@@ -43,5 +43,5 @@ async def my_pipeline(ctx: Context, parsed: Parsed) -> Reply:
         else:
             lines.append(NEXT_READY.format(stage=stage))
     if len(opps) > LIMIT:
-        lines.append(MORE.format(n="更多"))
+        lines.append(MORE.format(n=LIMIT))
     return Markdown("\n".join(lines))

@@ -38,7 +38,8 @@ MOVED = "✅ 已推进：「{name}」{old} → {new}"
 MOVED_BACK = "↩️ 已调整：「{name}」{old} → {new}"
 FORCED = "⚠️ 已强制推进：「{name}」{old} → {new}\n原因：{reason}\n（未满足：{missing}，已记入审计日志）"
 FORCED_OWNER = "⚠️ {actor}把你的商机「{name}」强制推进到「{new}」。原因：{reason}"
-FORCE_NOT_ALLOWED = "只有主管可以强制推进。需要推进的话，先补齐关键动作，或请主管发「强制推进 客户 阶段 原因：…」。"
+FORCE_NOT_ALLOWED = ("只有负责人的主管（直属上级、团队或区域主管）可以强制推进。需要推进的话，先补齐关键动作，"
+                     "或请主管发「强制推进 客户 阶段 原因：…」。")
 ASK_REASON = "强制推进需要写明原因，请回复原因（会记入审计日志）："
 NOTHING_MISSING = "无"
 
@@ -66,7 +67,7 @@ async def move(ctx: Context, parsed: Parsed) -> Reply:
 async def force(ctx: Context, parsed: Parsed) -> Reply:
     """R6: a manager's override, with a reason; audited."""
     assert ctx.user is not None
-    if "manager" not in (ctx.user.roles or []):
+    if "manager" not in (ctx.user.roles or []) and not _sales_ops(ctx):
         return Text(FORCE_NOT_ALLOWED)
     if parsed.reason and (refused := too_long(ctx, parsed.reason)) is not None:
         return refused
@@ -99,6 +100,11 @@ async def answer_reason(ctx: Context) -> Reply:
     return await _move(ctx, customer, data)
 
 
+def _sales_ops(ctx: Context) -> bool:
+    """Sales ops ([org] sales_ops) administer every team's funnel."""
+    return ctx.user is not None and ctx.user.wecom_userid in ctx.settings.org.sales_ops
+
+
 async def _start(ctx: Context, parsed: Parsed, data: dict[str, Any]) -> Reply:
     ctx.state.clear()
     customer = await chosen_customer(ctx, parsed.customer)
@@ -122,8 +128,8 @@ async def _move(ctx: Context, customer: Customer, data: dict[str, Any]) -> Reply
     opp = await _opportunity(ctx, customer)
     if opp is None:
         return Text(NO_OPPORTUNITY.format(customer=customer.name))
-    is_manager = "manager" in (ctx.user.roles or [])
-    if opp.owner_id != ctx.user.id and not is_manager:
+    leads = _sales_ops(ctx) or await ctx.repos.users.leads(ctx.user, opp.owner_id)
+    if opp.owner_id != ctx.user.id and not leads:
         owner = await ctx.repos.users.get(opp.owner_id)
         return Text(NOT_YOURS.format(customer=customer.name, owner=owner.name if owner else "其他同事"))
     stages = ctx.settings.funnel.stages
@@ -136,14 +142,23 @@ async def _move(ctx: Context, customer: Customer, data: dict[str, Any]) -> Reply
     old = opp.stage
     backward = target in stages and old in stages and stages.index(target) < stages.index(old)
     if data.get("forced"):
+        if not leads:
+            return Text(FORCE_NOT_ALLOWED)
         if not data.get("reason"):
             ctx.state.set(FLOW, Step.REASON, **data, customer_id=customer.id)
             return Text(ASK_REASON)
         return await _forced(ctx, customer, opp, target, missing, data["reason"])
     if missing and not backward:
         return Text(BLOCKED.format(name=customer.name, target=target, lines="\n".join(missing_lines(missing))))
-    await ctx.repos.pipeline.move(opp, target, actor_id=ctx.user.id, now=ctx.now, forced=False, reason=None,
-                                  source_ref=ctx.source_ref)
+    move = await ctx.repos.pipeline.move(opp, target, actor_id=ctx.user.id, now=ctx.now, forced=False, reason=None,
+                                         source_ref=ctx.source_ref)
+    if backward or opp.owner_id != ctx.user.id:
+        # A move back restarts the stage clock (R4, R5) and a manager's move is someone else's deal: audited.
+        await ctx.repos.pipeline.audit(
+            at=ctx.now, actor_id=ctx.user.id, action="stage.back" if backward else "stage.move_for_owner",
+            subject_type="opportunity", subject_id=opp.id,
+            detail={"from": old, "to": target, "owner_id": opp.owner_id, "stage_move_id": move.id},
+        )
     return Text((MOVED_BACK if backward else MOVED).format(name=customer.name, old=old, new=target))
 
 

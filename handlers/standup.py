@@ -21,8 +21,8 @@ from bot.dispatch.filters import MsgType
 from bot.dispatch.router import HelpEntry, Router
 from bot.nlu.dates import find_date, today
 from bot.nlu.intents import Intent, Parsed
-from bot.nlu.standup import Part, date_text, is_none, meaningful, reads_as_answer, split_answer
-from bot.nlu.text import blank, clean, fold
+from bot.nlu.standup import Part, date_text, is_none, reads_as_answer, split_answer
+from bot.nlu.text import blank, clean, fold, meaningful
 from handlers.common import Answering, IntentIs, message_text, message_time, parsed, too_long
 from store.models import StandupAnswer, User
 from store.repos.conversations import ConversationRepo

@@ -33,7 +33,7 @@ TEAM = [
 
 
 async def seed_team(db: Database, clock: SettableClock) -> dict[str, int]:
-    """A region, a team and three people; returns userid -> users.id."""
+    """A region, a team led by 王经理 and two reps reporting to him; returns userid -> users.id."""
     now = clock.now()
     async with db.transaction() as s:
         region = OrgUnit(kind="region", name="华东", created_at=now)
@@ -48,6 +48,10 @@ async def seed_team(db: Database, clock: SettableClock) -> dict[str, int]:
             s.add(user)
             await s.flush()
             ids[userid] = user.id
+        team.manager_id = ids["wangjl"]  # 王经理 leads the team: the reps' manager (and direct superior)
+        for userid, _, roles in TEAM:
+            if "rep" in roles:
+                (await s.get(User, ids[userid])).superior_id = ids["wangjl"]  # type: ignore[union-attr]
     return ids
 
 

@@ -393,13 +393,14 @@ class IntentParser:
             customer = self._customer(head, customers, user_id)
             if not customer.found:
                 customer = self._customer(folded, customers, user_id)
-            return Parsed(Intent.STAGE_MOVE, original.strip(), leading=customer.found, customer=customer,
-                          stage=stage[0] if stage else None, next_stage=next_stage)
+            return Parsed(Intent.STAGE_MOVE, original.strip(), leading=_opens_with(folded, customer, m.start()),
+                          customer=customer, stage=stage[0] if stage else None, next_stage=next_stage)
         bare = NEXT_STAGE_RE.search(folded)  # "华远 下一阶段"
         if bare is not None and not _visit_before(folded, tokens, bare.start()):
             customer = self._customer(blank(folded, [(bare.start(), bare.end())]), customers, user_id)
             if customer.found:
-                return Parsed(Intent.STAGE_MOVE, original.strip(), leading=True, customer=customer, next_stage=True)
+                return Parsed(Intent.STAGE_MOVE, original.strip(), leading=_opens_with(folded, customer, bare.start()),
+                              customer=customer, next_stage=True)
         return None
 
     def _arrive(self, original: str, folded: str, tokens: Sequence[_Token], now: datetime,
@@ -608,6 +609,16 @@ def _amount(rest: str) -> Found | None:
         if value is not None and value.end - value.start == m.end() - m.start():
             return Found(value.value, m.start(), m.end())
     return found
+
+
+def _opens_with(folded: str, customer: MatchResult, verb_at: int) -> bool:
+    """A stage move is a command (it leaves a flow) only when it opens with the customer and the move:
+    "华远 进入 报价", "把华远推进到…"; not "宏达同意进入需求诊断", which answers "结论？"."""
+    found = customer.chosen or (customer.candidates[0] if customer.candidates else None)
+    if found is None:
+        return False
+    before, between = folded[: found.start].strip(), folded[found.end : verb_at].strip()
+    return before in ("", "把", "将") and between in ("", "的", "商机", "项目")
 
 
 def _on_token_boundary(tokens: Sequence[_Token], at: int) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.nlu.dates import find_date
-from bot.nlu.text import fold, tidy
+from bot.nlu.text import fold, meaningful, tidy
 
 
 class Part(StrEnum):
@@ -111,9 +111,6 @@ def date_text(norm: str) -> str:
     return "".join(" " if len(unicodedata.normalize("NFKC", ch)) != 1 else ch for ch in norm)
 
 
-def meaningful(text: str) -> bool:
-    """Has a letter or digit (not only punctuation or emoji)."""
-    return bool(re.sub(r"[\W_]+", "", fold(text)))
 
 
 def _piece(text: str, norm: str, start: int, end: int) -> str:

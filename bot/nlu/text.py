@@ -45,3 +45,8 @@ def blank(text: str, spans: list[tuple[int, int]]) -> str:
         for i in range(max(0, start), min(len(chars), end)):
             chars[i] = " "
     return "".join(chars)
+
+
+def meaningful(text: str) -> bool:
+    """Has a letter or digit (not only punctuation, emoji or spaces)."""
+    return any(ch.isalnum() for ch in fold(text))

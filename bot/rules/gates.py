@@ -13,8 +13,9 @@ from dataclasses import dataclass
 class ActionState:
     """What is known about one key action of an opportunity."""
 
-    attached: bool = False
+    attached: bool = False  # a file is stored for it (downloaded, not merely named)
     signed_off: bool = False
+    downloading: bool = False  # a file was picked for it but is not stored yet
 
     @property
     def complete(self) -> bool:
@@ -29,6 +30,7 @@ class Missing:
     name: str
     needs_attachment: bool
     needs_signoff: bool
+    downloading: bool = False  # the attachment is on its way (picked, not stored yet)
 
 
 def stages_entered(stages: Sequence[str], current: str, target: str) -> list[str]:
@@ -60,7 +62,8 @@ def missing_for_move(
         for name in gates.get(stage, ()):
             state = actions.get(name, ActionState())
             if not state.complete:
-                missing.append(Missing(stage, name, not state.attached, not state.signed_off))
+                missing.append(Missing(stage, name, not state.attached, not state.signed_off,
+                                       downloading=state.downloading and not state.attached))
     return missing
 
 

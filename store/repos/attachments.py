@@ -66,6 +66,7 @@ async def release_expired(session: AsyncSession, attachment_id: int, now: dateti
     if key_action is None or key_action.attachment_path or key_action.attachment_media_id != row.media_id:
         return False
     key_action.attachment_media_id, key_action.attached_at = None, None
+    key_action.signed_off_by, key_action.signed_off_at = None, None  # signed for a file it no longer has
     user = await session.get(User, row.user_id)
     if user is not None and user.active and user.wecom_userid:
         enqueue(session, channel=row.channel, recipient=user.wecom_userid,

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Activity, Customer, CustomerAlias
+
+# The two-key advisory lock space of per-customer locks (the conversation lock uses one-key locks,
+# a separate space in PostgreSQL).
+CUSTOMER_LOCK_SPACE = 17
 
 
 class CustomerRepo:
@@ -17,6 +21,16 @@ class CustomerRepo:
 
     async def get(self, customer_id: int) -> Customer | None:
         return await self._s.get(Customer, customer_id)
+
+    async def lock(self, customer_id: int) -> None:
+        """Serialise work on one customer until the transaction ends (PostgreSQL advisory lock; SQLite has
+        a single writer anyway). Not a row lock: the caller's new activity already holds a key-share lock
+        on the customer row through its foreign key, and two FOR UPDATEs after that would deadlock."""
+        if self._s.get_bind().dialect.name == "postgresql":
+            await self._s.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                {"space": CUSTOMER_LOCK_SPACE, "key": customer_id % 2_147_483_647},
+            )
 
     async def signature(self) -> tuple[Any, ...]:
         """Changes whenever a customer or alias is added, removed or renamed (cheap aggregate query)."""

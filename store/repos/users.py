@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import User
+from store.models import OrgUnit, User
 
 # Which users column holds a channel's platform id.
 CHANNEL_ID_COLUMN = {"wecom": User.wecom_userid, "local": User.wecom_userid, "dingtalk": User.dingtalk_staff_id}
@@ -25,3 +25,21 @@ class UserRepo:
 
     async def get(self, user_id: int) -> User | None:
         return await self._s.get(User, user_id)
+
+    async def leads(self, leader: User, member_id: int) -> bool:
+        """Whether `leader` is over `member_id`: their direct superior, or the manager of their team or of
+        the team's region (R4/R6: who may force or undo a member's stage move)."""
+        member = await self._s.get(User, member_id)
+        if member is None:
+            return False
+        if member.superior_id == leader.id:
+            return True
+        unit_id = member.team_id
+        for _ in range(2):  # the team, then its region
+            unit = await self._s.get(OrgUnit, unit_id) if unit_id is not None else None
+            if unit is None:
+                return False
+            if unit.manager_id == leader.id:
+                return True
+            unit_id = unit.parent_id
+        return False

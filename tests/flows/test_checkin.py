@@ -165,3 +165,59 @@ async def test_location_event_counts_and_a_stale_one_does_not(db_url: str, db: A
         assert "宏达总部" in (bot.fake.delivered("zhangsan")[-1].content or "")
         first, second = await activities(bot)
         assert (first.lat, first.lng) == (31.1, 121.2) and second.location_label == "宏达总部"
+
+
+async def test_answers_stay_answers_and_only_the_location_may_be_skipped(db_url: str, db: Any,
+                                                                          clock: SettableClock) -> None:
+    """A conclusion that mentions a stage move is the conclusion; 跳过 is refused for it; a photo sent
+    mid-check-in is kept for later and the check-in goes on; "附件" then attaches it."""
+    await setup(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        assert "结论" in await said(bot, "zhangsan", "拜访完成 宏达 1小时")
+        assert "结论不能跳过" in await said(bot, "zhangsan", "跳过")
+        assert "结论不能跳过" in await said(bot, "zhangsan", "👍👍")
+        assert "位置" in await said(bot, "zhangsan", "宏达同意进入需求诊断")
+        bot.fake.add_media("MEDIA_SITE", b"\xff\xd8\xff site photo", "image/jpeg")
+        await bot.send(bot.wire.image("zhangsan", "MEDIA_SITE"))
+        await bot.settle()
+        assert "先把当前这条记录完成" in (bot.fake.delivered("zhangsan")[-1].content or "")
+        assert "已记录拜访" in await said(bot, "zhangsan", "跳过")
+        [visit] = await activities(bot)
+        assert visit.conclusion == "宏达同意进入需求诊断"
+        assert "这是哪个关键动作" in await said(bot, "zhangsan", "附件")
+        assert "已作为「宏达零售·首次需求确认」的附件" in await said(bot, "zhangsan", "宏达 首次需求确认")
+
+
+async def test_a_very_long_place_name_is_cut_to_fit(db_url: str, db: Any, clock: SettableClock) -> None:
+    """WeCom's Label is not bounded: it is cut to the column (a PostgreSQL error would retry forever)."""
+    await setup(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.send(bot.wire.location("zhangsan", 31.2, 121.5, "上海市" * 150))
+        assert "已记录拜访" in await said(bot, "zhangsan", "拜访完成 宏达 1小时 门店想先试点")
+        [visit] = await activities(bot)
+        assert visit.location_label == ("上海市" * 150)[:200]
+
+
+async def test_generic_words_cannot_become_customers(db_url: str, db: Any, clock: SettableClock) -> None:
+    await setup(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await said(bot, "zhangsan", "拜访完了 30分钟 聊得不错")
+        for word in ("新客户 客户", "新客户 报价", "新客户 12345", "新客户 需求调研报告"):
+            assert "不像一个客户名称" in await said(bot, "zhangsan", word)
+        assert "没有这个序号" in await said(bot, "zhangsan", "9")
+
+
+async def test_two_reps_at_once_on_one_customer_record_the_conflict(db_url: str, db: Any,
+                                                                     clock: SettableClock) -> None:
+    """R17 with both check-ins processed concurrently (two conversations): the conflict is still seen."""
+    await setup(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        for user in ("zhangsan", "lisi"):
+            await bot.send(bot.wire.location(user, 31.2, 121.5, "宏达门店"))
+        await bot.settle()
+        for user in ("zhangsan", "lisi"):
+            await bot.say(user, "拜访完成 宏达零售 30分钟 门店经理想试用")
+        await bot.settle()
+        async with bot.deps.db.sessions() as s:
+            conflicts = (await s.scalars(select(OwnershipConflict))).all()
+        assert len(await activities(bot)) == 2 and len(conflicts) == 1 and len(conflicts[0].rep_ids) == 2
