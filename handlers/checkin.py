@@ -215,7 +215,8 @@ async def _advance(ctx: Context, data: dict[str, Any]) -> Reply:
 
 
 async def _recent_location(ctx: Context) -> dict[str, Any] | None:
-    since = ctx.now - timedelta(minutes=ctx.settings.capture.location_max_age_minutes)
+    # From when the rep wrote, not when it was processed (an inbox retry must not lose the location).
+    since = message_time(ctx) - timedelta(minutes=ctx.settings.capture.location_max_age_minutes)
     loc = await ctx.repos.activities.last_location(ctx.message.channel, ctx.message.sender, since)
     return {"lat": loc.lat, "lng": loc.lng, "label": _label(loc.label)} if loc is not None else None
 

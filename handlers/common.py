@@ -64,7 +64,8 @@ async def parsed(ctx: Context) -> Parsed | None:
     text = message_text(ctx)
     result = None
     if text is not None and ctx.nlu is not None and ctx.user is not None:
-        result = await ctx.nlu.parse(ctx.session, text, ctx.now, ctx.user.id)
+        # Dates ("明天", "下周三") are read from when the rep wrote, even if processing was retried later.
+        result = await ctx.nlu.parse(ctx.session, text, message_time(ctx), ctx.user.id)
     ctx.cache["parsed"] = result
     return result
 

@@ -112,14 +112,15 @@ async def answer_action(ctx: Context) -> Reply:
     opp = await ctx.repos.pipeline.get(opp_id)
     if opp is None:
         return Text(ASK_ACTION_AGAIN)
+    # The attachment rows are locked first, all in one statement, before the key action is touched: the
+    # media fetcher locks an attachment, then its key action; the same order here cannot deadlock with it.
+    assert ctx.user is not None
+    rows = await ctx.repos.attachments.lock_many([int(i) for i in data.get("attachment_ids", [])])
     key_action = await ctx.repos.pipeline.key_action(opp.id, name, stage=gate_of(ctx.settings.funnel.gates, name),
                                                      now=ctx.now)
     count = 0
-    for attachment_id in data.get("attachment_ids", []):
-        row = await ctx.repos.attachments.get(int(attachment_id), for_update=True)
-        if row is None or row.user_id != (ctx.user.id if ctx.user else None):
-            continue
-        if row.status == "expired":  # the platform no longer has it: it cannot count as the attachment
+    for row in rows:
+        if row.user_id != ctx.user.id or row.status == "expired":  # expired: WeCom no longer has the file
             continue
         row.key_action_id = key_action.id
         key_action.attachment_media_id = row.media_id

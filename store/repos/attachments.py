@@ -14,9 +14,17 @@ class AttachmentRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, attachment_id: int, *, for_update: bool = False) -> Attachment | None:
-        """One attachment; `for_update` locks it against the fetcher recording its download meanwhile."""
-        return await self._s.get(Attachment, attachment_id, with_for_update=for_update)
+    async def get(self, attachment_id: int) -> Attachment | None:
+        return await self._s.get(Attachment, attachment_id)
+
+    async def lock_many(self, ids: list[int]) -> list[Attachment]:
+        """The attachments with these ids, locked (FOR UPDATE, in id order) against the fetcher."""
+        if not ids:
+            return []
+        rows = await self._s.scalars(
+            select(Attachment).where(Attachment.id.in_(ids)).order_by(Attachment.id).with_for_update()
+        )
+        return list(rows.all())
 
     async def by_media(self, channel: str, media_id: str) -> Attachment | None:
         return (

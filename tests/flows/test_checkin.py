@@ -221,3 +221,23 @@ async def test_two_reps_at_once_on_one_customer_record_the_conflict(db_url: str,
         async with bot.deps.db.sessions() as s:
             conflicts = (await s.scalars(select(OwnershipConflict))).all()
         assert len(await activities(bot)) == 2 and len(conflicts) == 1 and len(conflicts[0].rep_ids) == 2
+
+
+async def test_a_late_processed_message_keeps_its_own_time(db_url: str, db: Any, clock: SettableClock) -> None:
+    """A check-in written at 11:00 but processed at 13:00 (an inbox retry) still finds the 10:00 location and
+    reads "明天" from its own day; the visit ends when the rep wrote it."""
+    await setup(db, clock)
+    async with running_bot(db_url, clock, run_sender=False) as bot:
+        await bot.send(bot.wire.location("zhangsan", 31.2, 121.5, "宏达门店"))
+        await bot.settle()
+        written = clock.now() + timedelta(hours=1)
+        clock.advance(timedelta(hours=3))
+        late = bot.wire.text("zhangsan", "拜访完成 宏达 1小时 明天发报价", create_time=int(written.timestamp()))
+        await bot.send(late)
+        await bot.settle()
+        assert "宏达门店" in (bot.fake.delivered("zhangsan")[-1].content or "")
+        [visit] = await activities(bot)
+        assert visit.occurred_at == written - timedelta(hours=1)
+        async with bot.deps.db.sessions() as s:
+            [task] = (await s.scalars(select(FollowUpTask))).all()
+        assert task.due_on == date(2026, 12, 1)
