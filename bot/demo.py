@@ -46,6 +46,12 @@ class Step:
     retries: int = 0  # WeCom re-delivering the same callback (no answer in 5 s)
 
 
+DEMO_MEDIA = {
+    "MEDIA_DEMO_REPORT": (b"%PDF-1.7\n% demo: requirements research report\n", "application/pdf"),
+    "MEDIA_DEMO_SIGNATURE": (b"\xff\xd8\xff\xe0 demo: the customer's signed page", "image/jpeg"),
+}
+
+
 def _text(userid: str, text: str, retries: int = 0) -> Step:
     return Step(userid, text, lambda w: w.text(userid, text), retries=retries)
 
@@ -95,6 +101,8 @@ def demo_settings(folder: Path, api_base: str) -> Settings:
             },
             "api": {"token": secrets.token_urlsafe(24)},
             "scheduler": {"enabled": False},
+            "media": {"dir": str(folder / "media")},  # downloaded attachments stay in the demo's folder
+            "nlu": {"cache_dir": str(folder / "jieba")},
         },
         env={},
     )
@@ -137,6 +145,8 @@ async def run_demo(keep: bool = False) -> int:
         settings = demo_settings(folder, api_base)
         fake.secret = settings.wecom.secret
         await load_sample_team(settings, clock.now())
+        for media_id, (data, content_type) in DEMO_MEDIA.items():  # what the reps' images hold
+            fake.add_media(media_id, data, content_type)
         app = create_app(settings, clock, run_sender=False, run_scheduler=False)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -165,8 +175,10 @@ async def run_demo(keep: bool = False) -> int:
                         if attempt:
                             print(f"    （企业微信重发了同一条消息 第{attempt}次 → 200，已去重，不会重复处理）\n")
                     await deps.drain()
-                    assert deps.sender is not None
+                    assert deps.sender is not None and deps.media is not None
                     before = fake.delivered_count(step.userid)
+                    while await deps.media.run_once(clock.now()):  # attachments are downloaded (R6)
+                        pass
                     while await deps.sender.run_once(clock.now()):
                         pass
                     for message in fake.delivered(step.userid)[before:]:

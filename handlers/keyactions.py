@@ -18,7 +18,7 @@ from bot.dispatch.router import HelpEntry, Router
 from bot.nlu.intents import Intent, Parsed
 from bot.rules.gates import gate_of
 from handlers.common import NUMBER_RE, Answering, IntentIs, message_text
-from handlers.gating import next_gate
+from handlers.gating import missing_lines, next_gate
 from store.models import Attachment, KeyAction, Opportunity
 
 FLOW = "attach"
@@ -44,7 +44,7 @@ PENDING_LIST = "等你确认的有：{names}"
 NOTHING_PENDING = "目前没有等你确认的关键动作。"
 ASK_WHICH_CONFIRM = "要确认哪一个？回复序号：\n{options}"
 GATE_READY = "进入「{stage}」的条件已齐，发「{customer} 进入 {stage}」即可推进。"
-GATE_MISSING = "进入「{stage}」还差：{names}"
+GATE_MISSING = "进入「{stage}」还差：\n{names}"
 
 router = Router(name="keyactions", help=(
     HelpEntry("上传关键动作附件", "直接发图片，再选是哪个动作（如 需求调研报告）"),
@@ -193,7 +193,7 @@ async def _sign(ctx: Context, opp: Opportunity, key_action: KeyAction) -> Reply:
     stage, missing = await next_gate(ctx, opp)
     if stage is not None:
         if missing:
-            reply += "\n" + GATE_MISSING.format(stage=stage, names="、".join(m.name for m in missing))
+            reply += "\n" + GATE_MISSING.format(stage=stage, names="\n".join(missing_lines(missing)))
         else:
             reply += "\n" + GATE_READY.format(stage=stage, customer=label)
     return Text(reply)
