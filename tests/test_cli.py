@@ -103,6 +103,11 @@ async def test_demo_runs_end_to_end() -> None:
     assert "salesbot → 张三" in out  # a reply delivered through the fake WeCom API
     assert "已去重" in out  # the re-delivered callback was deduplicated
     assert "还没有开通" in out  # a stranger got the polite refusal
+    # Issue 3: a check-in in one message and one over three turns, a note with its keywords, a stage move
+    # blocked by its gate and then passed.
+    assert out.count("✅ 已记录拜访") == 2 and "多长时间" in out and "一句话说说这次拜访的结论" in out
+    assert "纪要已记下" in out and "🏷 竞品：用友" in out
+    assert "还不能进入「方案呈现」" in out and "需求诊断 → 方案呈现" in out
 
 
 async def test_serve_starts_upgrades_and_answers(tmp_path: Path, clock: SettableClock) -> None:
