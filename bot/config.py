@@ -176,6 +176,32 @@ class NluSettings:
 
 
 @dataclass(frozen=True)
+class HoursSettings:
+    """R18: when people may be nudged (Asia/Shanghai)."""
+
+    start: str = "09:00"
+    end: str = "20:00"
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # ISO weekdays: Monday … Saturday
+    holidays: tuple[str, ...] = ()
+    workdays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    """Thresholds and recipients of the time-based rules (R1–R5, R7, R16, R17)."""
+
+    sweep_interval_s: int = 60
+    lead_assign_hours: float = 2.0
+    stale_hours: float = 72.0
+    stale_nudges_before_manager: int = 3
+    stage_limit_hours: float = 72.0
+    stage_limits: Mapping[str, float] = field(default_factory=lambda: {"方案呈现": 72.0})
+    silent_factor: float = 3.0
+    snooze_hours: float = 24.0
+    digest_max_lines: int = 10
+
+
+@dataclass(frozen=True)
 class SchedulerSettings:
     enabled: bool = True
     inbox_recovery_s: int = 60
@@ -196,6 +222,8 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     nlu: NluSettings = field(default_factory=NluSettings)
+    hours: HoursSettings = field(default_factory=HoursSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
@@ -343,6 +371,7 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
         raise ConfigError("[funnel] stages: need at least two distinct stage names")
     _validate_funnel(s.funnel)
     _validate_capture(s)
+    _validate_hours_and_rules(s)
     hh, _, mm = s.org.sync_at.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError(f"[org] sync_at: expected HH:MM, got {s.org.sync_at!r}")
@@ -357,6 +386,36 @@ def _validate_funnel(f: FunnelSettings) -> None:
     for word, stage in f.aliases.items():
         if stage not in f.stages:
             raise ConfigError(f"[funnel] aliases.{word}: {stage!r} is not one of [funnel] stages")
+
+
+def _validate_hours_and_rules(s: Settings) -> None:
+    from datetime import date, time
+
+    h = s.hours
+    try:
+        start, end = time.fromisoformat(h.start), time.fromisoformat(h.end)
+    except ValueError:
+        raise ConfigError(f"[hours] start/end: expected HH:MM, got {h.start!r}/{h.end!r}") from None
+    if start >= end:
+        raise ConfigError("[hours] end: must be after start")
+    if not h.weekdays or any(not 1 <= d <= 7 for d in h.weekdays):
+        raise ConfigError("[hours] weekdays: ISO weekdays 1 (Monday) … 7 (Sunday), at least one")
+    for key in ("holidays", "workdays"):
+        for value in getattr(h, key):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"[hours] {key}: expected YYYY-MM-DD, got {value!r}") from None
+    r = s.rules
+    _positive("rules", r, "sweep_interval_s", "lead_assign_hours", "stale_hours", "stale_nudges_before_manager",
+              "stage_limit_hours", "snooze_hours", "digest_max_lines")
+    if r.silent_factor <= 1:
+        raise ConfigError("[rules] silent_factor: must be > 1 (silent comes after the stage limit)")
+    for stage, hours in r.stage_limits.items():
+        if stage not in s.funnel.stages:
+            raise ConfigError(f"[rules] stage_limits.{stage}: not one of [funnel] stages")
+        if hours <= 0:
+            raise ConfigError(f"[rules] stage_limits.{stage}: must be positive")
 
 
 def _validate_capture(s: Settings) -> None:

@@ -33,9 +33,14 @@ async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int
 
 
 def registry() -> dict[str, JobFn]:
+    from jobs.sweeps.runner import run_all, run_notices, sweeps
+
     return {
         "outbox": run_outbox,
         "inbox-recovery": run_inbox_recovery,
         "sync-org": run_sync_org,
         "media-fetch": run_media_fetch,
+        "sweeps": run_all,  # every rule sweep, then the notices (R1–R17, R18)
+        "notices": run_notices,
+        **sweeps(),  # each rule on its own: r1-leads, …
     }

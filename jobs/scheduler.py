@@ -52,6 +52,7 @@ def build_scheduler(deps: Deps) -> AsyncIOScheduler:
         ("outbox", {"trigger": "interval", "seconds": s.scheduler.outbox_interval_s}),
         ("sync-org", {"trigger": "cron", "hour": hour, "minute": minute}),
         ("media-fetch", {"trigger": "interval", "seconds": s.media.fetch_interval_s}),
+        ("sweeps", {"trigger": "interval", "seconds": s.rules.sweep_interval_s}),
     ]
     for name, trigger in jobs:
         scheduler.add_job(run_job, args=[deps, name], id=name, replace_existing=True, **trigger, **JOB_OPTIONS)

@@ -465,6 +465,32 @@ class Escalation(Base):
     snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Notice(Base):
+    """A rule's message to one person (R1–R17): written with its escalation, held until working hours
+    (R18), then sent by jobs/notices.py — cards one by one, texts due together as one digest per person.
+
+    status: pending -> sent (outbox_id names the outbox row that carried it).
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("escalation_id", "recipient"),
+        Index("ix_notices_status_due", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(255))  # a userid, or "a|b" for one card to several people
+    kind: Mapped[str] = mapped_column(String(16))  # text | card
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    card: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), default=None)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class AuditLog(Base):
     """Who did what, when: forced stage moves, finance releases, imports, org syncs."""
 

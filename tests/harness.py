@@ -86,6 +86,22 @@ class Bot:
             while self.deps.media is not None and await self.deps.media.run_once(self.clock.now()):
                 busy = True
 
+    async def run_job(self, name: str) -> int:
+        """Run a registered job (`salesbot jobs run NAME`) at the clock's now, then deliver what it queued."""
+        from jobs.registry import registry
+
+        count = await registry()[name](self.deps, self.clock.now())
+        await self.settle()
+        return count
+
+    def texts(self, userid: str) -> list[str]:
+        """What the fake WeCom delivered to one person, as text (cards as their title)."""
+        out = []
+        for m in self.fake.delivered(userid):
+            card = m.body.get("template_card") or {}
+            out.append(m.content or str((card.get("main_title") or {}).get("title", m.msgtype)))
+        return out
+
     async def inbox(self) -> list[InboxMessage]:
         async with self.deps.db.sessions() as s:
             return list((await s.scalars(select(InboxMessage).order_by(InboxMessage.id))).all())
@@ -105,11 +121,13 @@ def shared_lexicon() -> Lexicon:
 @asynccontextmanager
 async def running_bot(
     db_url: str, clock: SettableClock, *, fake: FakeWeCom | None = None, settings: Settings | None = None,
-    **app_kwargs: Any,
+    overrides: dict[str, dict[str, Any]] | None = None, **app_kwargs: Any,
 ) -> AsyncIterator[Bot]:
     """Start the app (real TCP on 127.0.0.1) against a fake WeCom; the caller seeds the directory."""
     async with _fake(clock, fake) as api, _media_dir() as media_dir:
         settings = settings or make_settings(db_url, api_base=api.api_base, media={"dir": media_dir})
+        if overrides:
+            settings = settings.with_overrides(**overrides)
         app_kwargs.setdefault("lexicon", shared_lexicon())
         app = create_app(settings, clock, run_scheduler=False, **app_kwargs)
         server = TestServer(app, host="127.0.0.1")

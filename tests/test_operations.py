@@ -47,7 +47,7 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     deps = build_deps(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), SettableClock(START))
     scheduler = build_scheduler(deps)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"outbox", "sync-org", "media-fetch"}
+    assert set(jobs) == {"outbox", "sync-org", "media-fetch", "sweeps"}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True and job.max_instances == 1
     assert str(jobs["sync-org"].trigger) == "cron[hour='2', minute='30']"

@@ -1,0 +1,86 @@
+"""R18 + batching: send the rules' notices that are due, only inside working hours, one digest per person.
+
+A notice waits in `notices` until its due time (the next working-hours opening when it was written).
+Each run, inside working hours, takes what is due, and per recipient writes one outbox row: a card as
+itself, texts as one message (a digest when there are several: WeCom silently drops past 30 messages a
+minute to one person, and a burst reads as spam). Notices and their outbox rows are written in one
+transaction; on PostgreSQL the rows are claimed with SKIP LOCKED, so two processes never send one twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.channels.base import TemplateCard, Text
+from bot.config import Settings
+from bot.rules.calendar import WorkCalendar
+from store.db import Database
+from store.models import Notice
+from store.repos.outbox import enqueue
+
+BATCH = 500
+DIGEST_TITLE = "📋 你有 {n} 条提醒："
+DIGEST_MORE = "……另有 {n} 条，处理完上面的再看"
+
+
+def calendar_of(settings: Settings) -> WorkCalendar:
+    h = settings.hours
+    return WorkCalendar.parse(h.start, h.end, h.weekdays, h.holidays, h.workdays)
+
+
+async def send_due_notices(db: Database, settings: Settings, now: datetime) -> int:
+    """Outbox rows for the notices due at `now` (none outside working hours); returns notices sent."""
+    if not calendar_of(settings).is_open(now):
+        return 0
+    sent = 0
+    async with db.transaction() as session:
+        stmt = (
+            select(Notice)
+            .where(Notice.status == "pending", Notice.due_at <= now)
+            .order_by(Notice.channel, Notice.recipient, Notice.id)
+            .limit(BATCH)
+        )
+        if db.engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        notices = list((await session.scalars(stmt)).all())
+        by_person: dict[tuple[str, str], list[Notice]] = defaultdict(list)
+        for notice in notices:
+            by_person[(notice.channel, notice.recipient)].append(notice)
+        for (channel, recipient), group in by_person.items():
+            for notice in [n for n in group if n.kind == "card" and n.card is not None]:
+                rows = enqueue(session, channel=channel, recipient=recipient, reply=TemplateCard(notice.card or {}),
+                               now=now, escalation_id=notice.escalation_id, dedup_key=f"notice:{notice.id}")
+                await session.flush()
+                _mark(notice, rows[0].id, now)
+                sent += 1
+            texts = [n for n in group if n.kind == "text"]
+            if not texts:
+                continue
+            rows = enqueue(session, channel=channel, recipient=recipient,
+                           reply=Text(_digest([n.text or "" for n in texts], settings.rules.digest_max_lines)),
+                           now=now, text_max_bytes=settings.outbox.text_max_bytes,
+                           escalation_id=texts[0].escalation_id if len(texts) == 1 else None,
+                           dedup_key=f"notice:{texts[0].id}")
+            await session.flush()
+            for notice in texts:
+                _mark(notice, rows[0].id, now)
+            sent += len(texts)
+    return sent
+
+
+def _mark(notice: Notice, outbox_id: int, now: datetime) -> None:
+    notice.status, notice.outbox_id, notice.sent_at = "sent", outbox_id, now
+
+
+def _digest(lines: list[str], max_lines: int) -> str:
+    """One text, or a numbered digest of several (at most `max_lines`, the rest counted)."""
+    if len(lines) == 1:
+        return lines[0]
+    shown = lines[:max_lines]
+    body = [DIGEST_TITLE.format(n=len(lines))] + [f"{i}. {line}" for i, line in enumerate(shown, 1)]
+    if len(lines) > max_lines:
+        body.append(DIGEST_MORE.format(n=len(lines) - max_lines))
+    return "\n".join(body)

@@ -1,0 +1,43 @@
+"""All rule sweeps in one scheduled job: each sweep, then the notices they made (sent at once inside
+working hours, so nudges due together for one person go out as one digest)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bot.deps import Deps
+from jobs.notices import send_due_notices
+from jobs.sweeps import leads
+
+log = logging.getLogger(__name__)
+
+SweepFn = Callable[[Deps, datetime], Awaitable[int]]
+
+
+def sweeps() -> dict[str, SweepFn]:
+    """Rule sweeps by job name (`salesbot jobs run NAME`), in the order the `sweeps` job runs them."""
+    return {"r1-leads": leads.run}
+
+
+async def run_notices(deps: Deps, now: datetime) -> int:
+    """Send the notices due at `now` (only inside working hours, R18)."""
+    count = await send_due_notices(deps.db, deps.settings, now)
+    if count:
+        deps.wake_sender()
+    return count
+
+
+async def run_all(deps: Deps, now: datetime) -> int:
+    """Every sweep, then the notices; one sweep failing does not stop the others (it is logged and counted,
+    and its subjects are found again on the next run)."""
+    total = 0
+    for name, sweep in sweeps().items():
+        try:
+            total += await sweep(deps, now)
+        except Exception:
+            deps.metrics.inc("salesbot_sweep_errors_total", sweep=name)
+            log.exception("sweep %s failed", name)
+    await run_notices(deps, now)
+    return total
