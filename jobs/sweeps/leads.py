@@ -12,7 +12,7 @@ from bot.deps import Deps
 from jobs.notices import calendar_of
 from jobs.sweeps.base import BATCH, not_fired, region_manager, userids
 from store.models import Lead, User
-from store.repos.escalations import EscalationRepo
+from store.repos.escalations import EscalationRepo, Firing
 
 RULE = "R1"
 TEXT = "⏰ 线索「{title}」已创建 {hours} 小时仍未分配（{created} 创建），请尽快分配：分配越晚，转化越低。"
@@ -33,21 +33,26 @@ async def run(deps: Deps, now: datetime) -> int:
                 .order_by(Lead.created_at, Lead.id)
                 .limit(BATCH)
             )).all()
-            repo = EscalationRepo(s)
             ops = [u for u in (await s.scalars(select(User.wecom_userid).where(
                 User.wecom_userid.in_(settings.org.sales_ops), User.active.is_(True)))).all() if u]
+            managers: dict[int | None, list[str]] = {}  # per region, looked up once a batch
+            firings: list[Firing] = []
+            texts: dict[int, str] = {}
             for lead in leads:
-                recipients = list(dict.fromkeys(
-                    [*ops, *await userids(s, [await region_manager(s, lead.region_id)])]))
-                esc = await repo.fire(RULE, "lead", lead.id, "once", now, recipients=recipients,
-                                      data={"created_at": lead.created_at.isoformat()})
-                if esc is None:
-                    continue
+                if lead.region_id not in managers:
+                    managers[lead.region_id] = await userids(s, [await region_manager(s, lead.region_id)])
+                recipients = list(dict.fromkeys([*ops, *managers[lead.region_id]]))
+                firings.append(Firing(lead.id, "once", recipients, {"created_at": lead.created_at.isoformat()}))
                 hours = int((now - lead.created_at).total_seconds() // 3600)
-                text = TEXT.format(title=lead.title, hours=hours,
-                                   created=lead.created_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M"))
-                for recipient in recipients:
-                    repo.notify(esc, recipient, now=now, calendar=calendar, text=text)
-                fired += 1
+                texts[lead.id] = TEXT.format(title=lead.title, hours=hours,
+                                             created=lead.created_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M"))
+            repo = EscalationRepo(s)
+            new = await repo.fire_many(RULE, "lead", firings, now)
+            await repo.notify_many(
+                [{"escalation_id": new[f.subject_id], "recipient": r, "text": texts[f.subject_id]}
+                 for f in firings if f.subject_id in new for r in f.recipients],
+                now=now, calendar=calendar,
+            )
+            fired += len(new)
         if len(leads) < BATCH:
             return fired

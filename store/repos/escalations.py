@@ -8,16 +8,29 @@ Notices wait for working hours (R18) and are sent by jobs/notices.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.calendar import WorkCalendar
 from store.models import Escalation, Notice
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One subject a sweep found due: what `fire_many` inserts."""
+
+    subject_id: int
+    period: str
+    recipients: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
 
 
 class EscalationRepo:
@@ -47,6 +60,39 @@ class EscalationRepo:
                         due_at=calendar.next_open(now), status="pending", created_at=now)
         self._s.add(notice)
         return notice
+
+    async def fire_many(self, rule: str, subject_type: str, items: list[Firing], now: datetime) -> dict[int, int]:
+        """`fire` for a batch in one statement: subject id -> new escalation id, for those that had not
+        fired (a sweep over thousands of due subjects must not pay one round trip per subject)."""
+        if not items:
+            return {}
+        insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(Escalation)
+            .values([
+                {"rule": rule, "subject_type": subject_type, "subject_id": it.subject_id, "period": it.period,
+                 "status": "open", "recipients": it.recipients, "data": it.data, "task_id": it.task_id,
+                 "created_at": now}
+                for it in items
+            ])
+            .on_conflict_do_nothing(index_elements=["rule", "subject_type", "subject_id", "period"])
+            .returning(Escalation.id, Escalation.subject_id)
+        )
+        return {subject_id: esc_id for esc_id, subject_id in (await self._s.execute(stmt)).all()}
+
+    async def notify_many(self, rows: list[dict[str, Any]], *, now: datetime, calendar: WorkCalendar) -> int:
+        """Notices in one statement: each dict has escalation_id, recipient and text (or card)."""
+        if not rows:
+            return 0
+        due = calendar.next_open(now)
+        values = [
+            {"escalation_id": r["escalation_id"], "channel": r.get("channel", "wecom"), "recipient": r["recipient"],
+             "kind": "card" if r.get("card") is not None else "text", "text": r.get("text"), "card": r.get("card"),
+             "due_at": due, "status": "pending", "created_at": now}
+            for r in rows
+        ]
+        await self._s.execute(sa_insert(Notice), values)
+        return len(values)
 
     async def by_task_id(self, task_id: str, *, for_update: bool = False) -> Escalation | None:
         stmt = select(Escalation).where(Escalation.task_id == task_id)
