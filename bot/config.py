@@ -199,6 +199,42 @@ class RulesSettings:
     silent_factor: float = 3.0
     snooze_hours: float = 24.0
     digest_max_lines: int = 10
+    standup_weekday: int = 1  # R16: ISO weekday of the stand-up (1 = Monday)
+    standup_prompt_at: str = "09:00"  # R16: every rep is asked then (Asia/Shanghai) …
+    standup_table_at: str = "10:00"  # R16: … and the team table goes to the manager then (or once all answered)
+    receivable_days: int = 60  # R7: unpaid this many days after signing → tri-party work order + bonus freeze
+
+
+DEFAULT_DEPTH_BASELINES: dict[str, dict[str, float]] = {
+    # R13: an industry's ordinary week with one customer (wechat messages, note characters, documents).
+    "default": {"wechat": 30.0, "note_chars": 600.0, "docs": 2.0},
+    "IT服务": {"wechat": 30.0, "note_chars": 800.0, "docs": 3.0},
+    "零售门店": {"wechat": 40.0, "note_chars": 400.0, "docs": 2.0},
+}
+DEFAULT_TALK_TRACKS: dict[str, str] = {
+    # R13: the talk-track pack (话术包) pushed to an owner whose customer's contact runs shallow: text or a URL.
+    "default": "通用话术包：①先确认客户本周最关心的一件事 ②用一个同行案例回应 ③约定下一步的时间和负责人",
+    "IT服务": "IT服务话术包：①问清现有系统和对接痛点 ②用同行上线周期和ROI案例回应 ③约技术交流或POC，发需求调研模板",
+    "零售门店": "零售门店话术包：①问门店数、客流和收银高峰 ②用同类连锁的坪效提升案例回应 ③约门店实地走访，发试点方案",
+}
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The shared measures and the sweeps that fire on them (R2, R12, R13); Asia/Shanghai days and weeks."""
+
+    golden_hours: float = 4.0
+    golden_rate: float = 0.85
+    golden_review_at: str = "09:30"
+    weekly_at: str = "06:00"
+    transition_rate: float = 0.65
+    transition_weeks: int = 2
+    depth_threshold: float = 0.8
+    depth_weights: Mapping[str, float] = field(
+        default_factory=lambda: {"wechat": 0.3, "note_chars": 0.4, "docs": 0.3})
+    depth_baselines: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DEPTH_BASELINES.items()})
+    talk_tracks: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TALK_TRACKS))
 
 
 @dataclass(frozen=True)
@@ -224,6 +260,7 @@ class Settings:
     nlu: NluSettings = field(default_factory=NluSettings)
     hours: HoursSettings = field(default_factory=HoursSettings)
     rules: RulesSettings = field(default_factory=RulesSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
@@ -372,6 +409,7 @@ def validate(s: Settings, *, require_wecom: bool = True) -> None:
     _validate_funnel(s.funnel)
     _validate_capture(s)
     _validate_hours_and_rules(s)
+    _validate_metrics(s)
     hh, _, mm = s.org.sync_at.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError(f"[org] sync_at: expected HH:MM, got {s.org.sync_at!r}")
@@ -416,6 +454,51 @@ def _validate_hours_and_rules(s: Settings) -> None:
             raise ConfigError(f"[rules] stage_limits.{stage}: not one of [funnel] stages")
         if hours <= 0:
             raise ConfigError(f"[rules] stage_limits.{stage}: must be positive")
+    _validate_standup(r)
+
+
+def _validate_standup(r: RulesSettings) -> None:
+    """R16: the stand-up's weekday and its two times (the table after the prompt, the same day)."""
+    from datetime import time
+
+    if not 1 <= r.standup_weekday <= 7:
+        raise ConfigError("[rules] standup_weekday: ISO weekday 1 (Monday) … 7 (Sunday)")
+    try:
+        prompt_at, table_at = time.fromisoformat(r.standup_prompt_at), time.fromisoformat(r.standup_table_at)
+    except ValueError:
+        raise ConfigError(f"[rules] standup_prompt_at/standup_table_at: expected HH:MM, got "
+                          f"{r.standup_prompt_at!r}/{r.standup_table_at!r}") from None
+    if table_at <= prompt_at:
+        raise ConfigError("[rules] standup_table_at: must be after standup_prompt_at")
+
+
+def _validate_metrics(s: Settings) -> None:
+    """R2, R7, R12, R13 thresholds."""
+    _positive("rules", s.rules, "receivable_days")
+    m = s.metrics
+    _positive("metrics", m, "golden_hours", "transition_weeks", "depth_threshold")
+    for key in ("golden_rate", "transition_rate"):
+        if not 0 < getattr(m, key) <= 1:
+            raise ConfigError(f"[metrics] {key}: a share, must be in (0, 1], got {getattr(m, key)!r}")
+    for key in ("golden_review_at", "weekly_at"):
+        value = getattr(m, key)
+        h2, _, m2 = value.partition(":")
+        if not (h2.isdigit() and m2.isdigit() and int(h2) < 24 and int(m2) < 60):
+            raise ConfigError(f"[metrics] {key}: expected HH:MM, got {value!r}")
+    hh, _, mm = m.golden_review_at.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError(f"[metrics] golden_review_at: expected HH:MM, got {m.golden_review_at!r}")
+    fields_ = ("wechat", "note_chars", "docs")
+    if set(m.depth_weights) != set(fields_) or any(w < 0 for w in m.depth_weights.values()):
+        raise ConfigError("[metrics] depth_weights: needs wechat, note_chars and docs, none negative")
+    for industry, base in m.depth_baselines.items():
+        if set(base) != set(fields_) or any(v < 0 for v in base.values()):
+            raise ConfigError(f"[metrics] depth_baselines.{industry}: needs wechat, note_chars and docs, none negative")
+        if sum(base[k] * m.depth_weights[k] for k in fields_) <= 0:
+            raise ConfigError(f"[metrics] depth_baselines.{industry}: the weighted baseline must be positive")
+    for industry, pack in m.talk_tracks.items():
+        if not pack.strip():
+            raise ConfigError(f"[metrics] talk_tracks.{industry}: must not be empty")
 
 
 def _validate_capture(s: Settings) -> None:

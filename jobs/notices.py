@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.channels.base import TemplateCard, Text
 from bot.config import Settings
@@ -22,6 +22,7 @@ from store.models import Notice
 from store.repos.outbox import enqueue
 
 BATCH = 500
+NOTICES_LOCK = 18  # two-key advisory lock space: the notices sender
 DIGEST_TITLE = "📋 你有 {n} 条提醒："
 DIGEST_MORE = "……另有 {n} 条，处理完上面的再看"
 
@@ -37,6 +38,12 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
         return 0
     sent = 0
     async with db.transaction() as session:
+        if db.engine.dialect.name == "postgresql":
+            # One sender at a time: two would each lock part of a person's notices and send two digests.
+            # The other process simply skips this run (its next run, or this one, sends the rest).
+            got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:space, 0)"), {"space": NOTICES_LOCK})
+            if not got:
+                return 0
         stmt = (
             select(Notice)
             .where(Notice.status == "pending", Notice.due_at <= now)

@@ -33,7 +33,7 @@ async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int
 
 
 def registry() -> dict[str, JobFn]:
-    from jobs.sweeps.runner import run_all, run_notices, sweeps
+    from jobs.sweeps.runner import run_all, run_notices, sweeps, weekly
 
     return {
         "outbox": run_outbox,
@@ -43,4 +43,5 @@ def registry() -> dict[str, JobFn]:
         "sweeps": run_all,  # every rule sweep, then the notices (R1–R17, R18)
         "notices": run_notices,
         **sweeps(),  # each rule on its own: r1-leads, …
+        **weekly(),  # r12-coaching, r13-depth
     }

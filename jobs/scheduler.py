@@ -41,6 +41,13 @@ async def _run_job(deps: Deps, name: str) -> int:
 JOB_OPTIONS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 
 
+def _weekly(iso_weekday: int, at: str) -> dict[str, Any]:
+    """A cron trigger once a week (ISO weekday 1 = Monday) at HH:MM, Asia/Shanghai."""
+    hour, minute = (int(x) for x in at.split(":"))
+    return {"trigger": "cron", "day_of_week": ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[iso_weekday - 1],
+            "hour": hour, "minute": minute}
+
+
 def build_scheduler(deps: Deps) -> AsyncIOScheduler:
     """The periodic jobs; later issues add their sweeps here (one job per sweep, never per item).
 
@@ -53,6 +60,12 @@ def build_scheduler(deps: Deps) -> AsyncIOScheduler:
         ("sync-org", {"trigger": "cron", "hour": hour, "minute": minute}),
         ("media-fetch", {"trigger": "interval", "seconds": s.media.fetch_interval_s}),
         ("sweeps", {"trigger": "interval", "seconds": s.rules.sweep_interval_s}),
+        # R16: the stand-up prompt and table on the dot (they also run inside `sweeps`, which catches up
+        # after downtime; their notices go out with the next `sweeps` run).
+        *((name, _weekly(s.rules.standup_weekday, at)) for name, at in (
+            ("r16-standup-prompt", s.rules.standup_prompt_at), ("r16-standup-table", s.rules.standup_table_at))),
+        # R12/R13: the week's measures, Monday early, each its own job (jobs/sweeps/runner.py weekly()).
+        *((name, _weekly(1, s.metrics.weekly_at)) for name in ("r12-coaching", "r13-depth")),
     ]
     for name, trigger in jobs:
         scheduler.add_job(run_job, args=[deps, name], id=name, replace_existing=True, **trigger, **JOB_OPTIONS)

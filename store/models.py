@@ -504,3 +504,38 @@ class AuditLog(Base):
     subject_type: Mapped[str | None] = mapped_column(String(32), default=None)
     subject_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class BonusFreeze(Base):
+    """R7: a rep's excess bonus (超额奖金) for a month, frozen by an overdue receivable on one contract.
+
+    Written by the R7 sweep with its escalation; released (released_at) when the contract is paid in full
+    (the sweep, released_by empty) or by finance (released_by). One row per contract and month.
+    """
+
+    __tablename__ = "bonus_freezes"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "month"),
+        Index("ix_bonus_freezes_user_month", "user_id", "month"),
+        Index("ix_bonus_freezes_released", "released_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    month: Mapped[str] = mapped_column(String(7))  # "YYYY-MM", Asia/Shanghai
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+
+class SweepPeriod(Base):
+    """A daily or weekly rule sweep's finished period (R2 days, R12/R13 weeks): later runs of the period are
+    one indexed look-up. Its subjects fire once each through their own escalations."""
+
+    __tablename__ = "sweep_periods"
+    __table_args__ = (UniqueConstraint("rule", "period"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    period: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[datetime]

@@ -69,6 +69,9 @@ def test_good_config_loads() -> None:
         ({"outbox": {"per_recipient_per_minute": 31}}, "[outbox] per_recipient_per_minute"),
         ({"nonsense": {}}, "[nonsense]"),
         ({"org": {"sync_at": "25:00"}}, "[org] sync_at"),
+        ({"rules": {"standup_table_at": "08:00"}}, "[rules] standup_table_at"),  # R16: before the prompt
+        ({"rules": {"standup_prompt_at": "9am"}}, "[rules] standup_prompt_at"),
+        ({"rules": {"standup_weekday": 8}}, "[rules] standup_weekday"),
     ],
 )
 def test_bad_keys_are_named(patch: dict[str, dict[str, object]], named: str) -> None:

@@ -47,11 +47,15 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     deps = build_deps(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), SettableClock(START))
     scheduler = build_scheduler(deps)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"outbox", "sync-org", "media-fetch", "sweeps"}
+    assert set(jobs) == {"outbox", "sync-org", "media-fetch", "sweeps", "r16-standup-prompt", "r16-standup-table",
+                         "r12-coaching", "r13-depth"}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True and job.max_instances == 1
     assert str(jobs["sync-org"].trigger) == "cron[hour='2', minute='30']"
     assert str(jobs["media-fetch"].trigger) == "interval[0:00:30]"  # [media] fetch_interval_s
+    # R16: the Monday stand-up on its own cron ([rules] standup_weekday, standup_prompt_at, standup_table_at)
+    assert str(jobs["r16-standup-prompt"].trigger) == "cron[day_of_week='mon', hour='9', minute='0']"
+    assert str(jobs["r16-standup-table"].trigger) == "cron[day_of_week='mon', hour='10', minute='0']"
 
 
 async def test_scheduled_job_runs_are_counted_and_errors_contained(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]

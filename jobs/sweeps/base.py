@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -17,10 +17,17 @@ BATCH = 1000  # subjects handled per transaction; a sweep loops until a batch co
 
 def not_fired(rule: str, subject_type: str, subject_id: ColumnElement[int] | InstrumentedAttribute[int],
               period: ColumnElement[str] | str) -> ColumnElement[bool]:
-    """SQL: this (rule, subject, period) has no escalation yet — the anti-join that keeps a sweep's work
-    proportional to what is newly due (the unique index on escalations serves it)."""
-    return ~exists().where(and_(Escalation.rule == rule, Escalation.subject_type == subject_type,
-                                Escalation.subject_id == subject_id, Escalation.period == period))
+    """SQL: this (rule, subject, period) has no escalation yet. A correlated count, so each candidate is one
+    look-up in the escalations' unique index: work scales with what is due, not with what already fired
+    (PostgreSQL turns a NOT EXISTS into an anti-join over every escalation of the rule)."""
+    fired = (
+        select(func.count())
+        .select_from(Escalation)
+        .where(and_(Escalation.rule == rule, Escalation.subject_type == subject_type,
+                    Escalation.subject_id == subject_id, Escalation.period == period))
+        .scalar_subquery()
+    )
+    return fired == 0
 
 
 async def userids(session: AsyncSession, user_ids: Iterable[int | None]) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.deps import Deps
 from jobs.notices import send_due_notices
-from jobs.sweeps import leads
+from jobs.sweeps import coaching, conflicts, depth, golden, leads, receivables, stale, stalls, standup
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,21 @@ SweepFn = Callable[[Deps, datetime], Awaitable[int]]
 
 def sweeps() -> dict[str, SweepFn]:
     """Rule sweeps by job name (`salesbot jobs run NAME`), in the order the `sweeps` job runs them."""
-    return {"r1-leads": leads.run}
+    return {"r1-leads": leads.run,
+            "r4-stalls": stalls.run_stalls, "r5-silent": stalls.run_silent,
+            # R3 after R5: an opportunity just moved to the silent pool is not nudged as stale too.
+            "r3-stale": stale.run, "r17-conflicts": conflicts.run,
+            # R16: each does nothing outside its window (also on their own Monday cron, jobs/scheduler.py).
+            "r16-standup-prompt": standup.run_prompt, "r16-standup-table": standup.run_table,
+            # R2 daily: once per period (jobs/sweeps/periodic.py); R7 once per contract.
+            "r2-golden": golden.run, "r7-receivables": receivables.run}
+
+
+def weekly() -> dict[str, SweepFn]:
+    """R12/R13: a week's metrics over every open opportunity / customer — an analytic pass (about a minute
+    on 1,000,000 opportunities), so each runs on its own weekly cron (jobs/scheduler.py), never inside the
+    every-minute `sweeps` job, whose rules it would delay."""
+    return {"r12-coaching": coaching.run, "r13-depth": depth.run}
 
 
 async def run_notices(deps: Deps, now: datetime) -> int:

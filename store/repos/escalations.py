@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -67,18 +67,22 @@ class EscalationRepo:
         if not items:
             return {}
         insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # One compiled statement, the rows as a parameter list: SQLAlchemy sends them as batched
+        # multi-row INSERTs with RETURNING ("insertmanyvalues"), without rebuilding SQL per batch.
+        table = cast(Table, Escalation.__table__)  # Core, not the ORM's bulk path: a sweep writes thousands of rows
         stmt = (
-            insert(Escalation)
-            .values([
-                {"rule": rule, "subject_type": subject_type, "subject_id": it.subject_id, "period": it.period,
-                 "status": "open", "recipients": it.recipients, "data": it.data, "task_id": it.task_id,
-                 "created_at": now}
-                for it in items
-            ])
+            insert(table)
             .on_conflict_do_nothing(index_elements=["rule", "subject_type", "subject_id", "period"])
-            .returning(Escalation.id, Escalation.subject_id)
+            .returning(table.c.id, table.c.subject_id)
         )
-        return {subject_id: esc_id for esc_id, subject_id in (await self._s.execute(stmt)).all()}
+        params = [
+            {"rule": rule, "subject_type": subject_type, "subject_id": it.subject_id, "period": it.period,
+             "status": "open", "recipients": it.recipients, "data": it.data, "task_id": it.task_id, "created_at": now}
+            for it in items
+        ]
+        connection = await self._s.connection()
+        result = await connection.execute(stmt, params)
+        return {subject_id: esc_id for esc_id, subject_id in result.all()}
 
     async def notify_many(self, rows: list[dict[str, Any]], *, now: datetime, calendar: WorkCalendar) -> int:
         """Notices in one statement: each dict has escalation_id, recipient and text (or card)."""
@@ -91,7 +95,8 @@ class EscalationRepo:
              "due_at": due, "status": "pending", "created_at": now}
             for r in rows
         ]
-        await self._s.execute(sa_insert(Notice), values)
+        connection = await self._s.connection()
+        await connection.execute(sa_insert(cast(Table, Notice.__table__)), values)
         return len(values)
 
     async def by_task_id(self, task_id: str, *, for_update: bool = False) -> Escalation | None:
