@@ -134,3 +134,27 @@ async def test_two_sweeps_at_once_send_nothing_twice(db_url: str, db: Database, 
         await two.settle()
         assert len(one.fake.delivered("ops1")) == 1 and len(one.fake.delivered("wangjl")) == 1
         assert "30 条提醒" in (one.texts("ops1")[0])
+
+
+async def test_six_hours_down_then_each_due_item_is_sent_once(db_url: str, db: Database, clock: SettableClock) -> None:
+    """The server is down from Thursday 09:00 to 15:00 while deals pass R3's 72 h and R4's stage limit:
+    the first sweep after the restart sends each due item once, and nothing more follows."""
+    from tests.harness import seed_customers
+
+    ids = await seed_team(db, clock)
+    await seed_customers(db, clock, ids)  # three deals, stage entered and last progress Monday 10:00
+    clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI))  # 71 h: nothing due yet
+    async with _bot(db_url, clock) as bot:
+        await bot.run_job("sweeps")
+        assert bot.texts("zhangsan") == [] and bot.texts("wangjl") == []
+    clock.set(datetime(2026, 12, 3, 15, 0, tzinfo=SHANGHAI))  # back after six hours
+    async with _bot(db_url, clock) as bot:
+        await bot.run_job("sweeps")
+        stale_zhangsan, stale_lisi = bot.texts("zhangsan"), bot.texts("lisi")
+        cards = [m for m in bot.fake.delivered("wangjl") if m.msgtype == "template_card"]
+        assert len(stale_zhangsan) == 1 and len(stale_lisi) == 1  # one message each: 张三's two deals as a digest
+        assert len(cards) == 3  # one R4 card per stalled deal
+        for _ in range(3):
+            clock.advance(timedelta(minutes=1))
+            await bot.run_job("sweeps")
+        assert bot.texts("zhangsan") == stale_zhangsan and len(bot.fake.delivered("wangjl")) == len(cards)
