@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.clock import SHANGHAI, SettableClock
 from bot.config import Settings, from_mapping
+from bot.demo_week import play_week
 from bot.deps import DEPS, Deps
 from bot.devtools.fake_wecom import FakeWeCom
 from bot.devtools.wire import WeComWire
@@ -127,6 +128,10 @@ async def _names(deps: Deps) -> dict[str, str]:
         return {u.wecom_userid: u.name for u in (await s.scalars(select(User))).all() if u.wecom_userid}
 
 
+def _print_bubble_kw(when: datetime, who: str, text: str, bot: bool) -> None:
+    _print_bubble(when, who, text, bot=bot)
+
+
 def _print_bubble(when: datetime, who: str, text: str, *, bot: bool) -> None:
     stamp = when.astimezone(SHANGHAI).strftime("%H:%M")
     arrow = "🤖 salesbot → " + who if bot else who
@@ -183,6 +188,14 @@ async def run_demo(keep: bool = False) -> int:
                         pass
                     for message in fake.delivered(step.userid)[before:]:
                         _print_bubble(clock.now(), who, message.content or f"[{message.msgtype}]", bot=True)
+                async def post(inner: str) -> None:
+                    envelope = wire.envelope(inner)
+                    async with http.post(f"http://{host}:{port}/wecom/callback?{envelope.query}",
+                                         data=envelope.body) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"callback answered {resp.status}")
+
+                await play_week(deps, fake, wire, clock, names, post, _print_bubble_kw)
             inbox = deps.metrics.total("salesbot_inbound_total")
             dups = deps.metrics.total("salesbot_inbound_duplicates_total")
             print(f"—— 共收到 {int(inbox)} 条消息，去重 {int(dups)} 条重发；"

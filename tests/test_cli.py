@@ -108,6 +108,9 @@ async def test_demo_runs_end_to_end() -> None:
     assert out.count("✅ 已记录拜访") == 2 and "多长时间" in out and "一句话说说这次拜访的结论" in out
     assert "纪要已记下" in out and "🏷 竞品：用友" in out
     assert "还不能进入「方案呈现」" in out and "需求诊断 → 方案呈现" in out
+    # Issue 4: the week fast-forwarded: a stall card and its button press, nudges, the stand-up table.
+    assert "[卡片] 商机停滞" in out and "[点击卡片按钮]" in out and "次卡片更新" in out
+    assert "仍未分配" in out and "没有跟进记录" in out and "周会汇总" in out
 
 
 async def test_serve_starts_upgrades_and_answers(tmp_path: Path, clock: SettableClock) -> None:
