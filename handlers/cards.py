@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.channels.base import Reply, Text, UpdateCard
+from bot.channels.base import Reply, Text
 from bot.dispatch.context import Context
 from bot.dispatch.router import Router
+from handlers.presses import handle_press
 from store.models import Escalation
-from store.repos.escalations import EscalationRepo
 
 RULE = "R4"
 KEY_PREFIX = "r4:"
@@ -29,13 +29,9 @@ R4_BUTTONS: dict[str, tuple[str, str, int]] = {
 }
 ACTION_LABELS = {action: label for action, label, _ in R4_BUTTONS.values()}
 
-ACTED = "{label} · {name}"
 ALREADY = "{name} 已处理：{label}"
 UNKNOWN_CARD = "这张提醒卡片已失效或无法识别，不需要再处理。"
 NOT_YOURS = "这张提醒卡片不是发给你的，操作没有记录。"
-NO_CODE = "已记录：{label}。（卡片状态暂时无法更新）"
-NO_CODE_ALREADY = "{name} 已处理过这张卡片：{label}。"
-SOMEONE = "有人"
 
 router = Router(name="cards")
 
@@ -52,43 +48,27 @@ class R4Press:
 async def pressed(ctx: Context) -> Reply:
     """R4: record the first press (who, when, which button; audited) and update the card for all recipients."""
     assert ctx.user is not None
-    message = ctx.message
-    button = R4_BUTTONS.get(message.event_key or "")
-    esc = None
-    if message.task_id:
-        esc = await EscalationRepo(ctx.session).by_task_id(message.task_id[:128], for_update=True)
-    if esc is None or esc.rule != RULE or button is None:
+    button = R4_BUTTONS.get(ctx.message.event_key or "")
+    if button is None:
         return Text(UNKNOWN_CARD)
-    got_card = _card_recipients(esc)
-    if message.sender.lower() not in {r.lower() for r in got_card}:
-        return Text(NOT_YOURS)
-    if esc.acted_at is not None:
-        actor = await ctx.repos.users.get(esc.acted_by) if esc.acted_by is not None else None
-        name = actor.name if actor is not None else SOMEONE
-        label = ACTION_LABELS.get(esc.action or "", esc.action or "")
-        if not message.response_code:
-            return Text(NO_CODE_ALREADY.format(name=name, label=label))
-        return UpdateCard(message.response_code, (message.sender,), replace_name=ALREADY.format(name=name, label=label))
     action, label, _ = button
-    esc.acted_at, esc.acted_by, esc.action = ctx.now, ctx.user.id, action
-    if action == "snooze":
-        esc.status = "snoozed"
-        esc.snoozed_until = ctx.now + timedelta(hours=ctx.settings.rules.snooze_hours)
-    else:
-        esc.status = "done"
-    await ctx.repos.pipeline.audit(
-        at=ctx.now, actor_id=ctx.user.id, action=f"r4.{action}", subject_type="escalation", subject_id=esc.id,
-        detail={"task_id": esc.task_id, "opportunity_id": esc.subject_id, "period": esc.period,
-                "snoozed_until": esc.snoozed_until.isoformat() if esc.snoozed_until else None},
+
+    async def record(esc: Escalation) -> str:
+        assert ctx.user is not None
+        esc.acted_at, esc.acted_by, esc.action = ctx.now, ctx.user.id, action
+        if action == "snooze":
+            esc.status = "snoozed"
+            esc.snoozed_until = ctx.now + timedelta(hours=ctx.settings.rules.snooze_hours)
+        else:
+            esc.status = "done"
+        await ctx.repos.pipeline.audit(
+            at=ctx.now, actor_id=ctx.user.id, action=f"r4.{action}", subject_type="escalation", subject_id=esc.id,
+            detail={"task_id": esc.task_id, "opportunity_id": esc.subject_id, "period": esc.period,
+                    "snoozed_until": esc.snoozed_until.isoformat() if esc.snoozed_until else None},
+        )
+        return label
+
+    return await handle_press(
+        ctx, rule=RULE, unknown=UNKNOWN_CARD, not_yours=NOT_YOURS, already=ALREADY,
+        label_of=lambda esc: ACTION_LABELS.get(esc.action or "", esc.action or ""), record=record,
     )
-    if not message.response_code:
-        return Text(NO_CODE.format(label=label))
-    acted = ACTED.format(label=label, name=ctx.user.name)
-    return UpdateCard(message.response_code, tuple(got_card), replace_name=acted)
-
-
-def _card_recipients(esc: Escalation) -> list[str]:
-    """Who got the card itself (a superior copied by text when "a|b" did not fit is not among them)."""
-    card_to = esc.data.get("card_to") if isinstance(esc.data, dict) else None
-    names = card_to if isinstance(card_to, list) else esc.recipients
-    return [str(n) for n in names or () if n]
