@@ -13,12 +13,13 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import TemplateCard, Text
 from bot.config import Settings
 from bot.rules.calendar import WorkCalendar
 from store.db import Database
-from store.models import Notice
+from store.models import Escalation, Lead, Notice, Opportunity
 from store.repos.outbox import enqueue
 
 BATCH = 500
@@ -52,7 +53,7 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
         )
         if db.engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        notices = list((await session.scalars(stmt)).all())
+        notices = await _still_due(session, list((await session.scalars(stmt)).all()))
         by_person: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in notices:
             by_person[(notice.channel, notice.recipient)].append(notice)
@@ -76,6 +77,45 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
                 _mark(notice, rows[0].id, now)
             sent += len(texts)
     return sent
+
+
+async def _still_due(session: AsyncSession, notices: list[Notice]) -> list[Notice]:
+    """A notice held for working hours whose subject was fixed meanwhile is withdrawn, not sent: the lead was
+    assigned (R1), the stalled deal moved or closed (R4), the silent deal was revived (R5). (R3 withdraws
+    its own nudges in its sweep.)"""
+    if not notices:
+        return notices
+    escalations = {e.id: e for e in (await session.scalars(
+        select(Escalation).where(Escalation.id.in_({n.escalation_id for n in notices}),
+                                 Escalation.rule.in_(("R1", "R4", "R5")))
+    )).all()}
+    lead_ids = {e.subject_id for e in escalations.values() if e.rule == "R1"}
+    opp_ids = {e.subject_id for e in escalations.values() if e.rule in ("R4", "R5")}
+    assigned = set((await session.scalars(
+        select(Lead.id).where(Lead.id.in_(lead_ids), Lead.assigned_at.is_not(None))
+    )).all()) if lead_ids else set()
+    opps = {o.id: o for o in (await session.scalars(
+        select(Opportunity).where(Opportunity.id.in_(opp_ids))
+    )).all()} if opp_ids else {}
+
+    def fixed(esc: Escalation) -> bool:
+        if esc.rule == "R1":
+            return esc.subject_id in assigned
+        opp = opps.get(esc.subject_id)
+        if opp is None or opp.status not in ("open", "silent"):
+            return True
+        if esc.rule == "R4":
+            return opp.stage_entered_at > esc.created_at
+        return opp.last_progress_at > esc.created_at  # R5: any activity since revived it
+
+    keep: list[Notice] = []
+    for notice in notices:
+        esc = escalations.get(notice.escalation_id)
+        if esc is not None and fixed(esc):
+            notice.status = "withdrawn"
+        else:
+            keep.append(notice)
+    return keep
 
 
 def _mark(notice: Notice, outbox_id: int, now: datetime) -> None:

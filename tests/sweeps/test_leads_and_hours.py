@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.clock import SHANGHAI, SettableClock
 from store.db import Database
-from store.models import Escalation, Lead, Notice, OrgUnit, User
+from store.models import Escalation, Lead, Notice, Opportunity, OrgUnit, User
 from tests.harness import running_bot, seed_team
 
 
@@ -158,3 +158,40 @@ async def test_six_hours_down_then_each_due_item_is_sent_once(db_url: str, db: D
             clock.advance(timedelta(minutes=1))
             await bot.run_job("sweeps")
         assert bot.texts("zhangsan") == stale_zhangsan and len(bot.fake.delivered("wangjl")) == len(cards)
+
+
+async def test_held_overnight_then_fixed_before_nine_is_not_sent(db_url: str, db: Database,
+                                                                  clock: SettableClock) -> None:
+    """R18 + the fix: an R1 alert and an R4 card fired on Saturday night wait for Monday 09:00; the lead is
+    assigned and the deal moves on Monday 08:00, so at 09:00 nothing about them is sent."""
+    from tests.harness import seed_customers
+
+    saturday = datetime(2026, 12, 5, 18, 0, tzinfo=SHANGHAI)
+    clock.set(saturday - timedelta(hours=73))  # the deals entered their stage Wednesday 17:00
+    leads = await seed_leads(db, clock, ["周末咨询"], created=saturday)
+    customers = await seed_customers(db, clock, await _ids(db))
+    async with _bot(db_url, clock) as bot:
+        clock.set(datetime(2026, 12, 5, 23, 0, tzinfo=SHANGHAI))
+        await bot.run_job("sweeps")  # R1 for the lead, R4 cards for the three deals: all held
+        assert bot.texts("ops1") == [] and bot.fake.delivered("wangjl") == []
+        clock.set(datetime(2026, 12, 7, 8, 0, tzinfo=SHANGHAI))
+        async with db.transaction() as s:
+            lead = await s.get(Lead, leads["周末咨询"])
+            assert lead is not None
+            lead.assigned_at = clock.now()
+            for opp in (await s.scalars(select(Opportunity))).all():
+                if opp.customer_id != customers["hongda"]:
+                    opp.stage, opp.stage_entered_at, opp.last_progress_at = "方案呈现", clock.now(), clock.now()
+        clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI))
+        await bot.run_job("notices")
+        assert bot.texts("ops1") == []  # the lead was assigned
+        cards = [m for m in bot.fake.delivered("wangjl") if m.msgtype == "template_card"]
+        assert len(cards) == 1 and "宏达零售" in str(cards[0].body)  # only the deal that did not move
+        async with db.sessions() as s:
+            withdrawn = await s.scalar(select(func.count()).select_from(Notice).where(Notice.status == "withdrawn"))
+        assert withdrawn == 4  # R1 × (ops1, 王经理) and two R4 cards
+
+
+async def _ids(db: Database) -> dict[str, int]:
+    async with db.sessions() as s:
+        return {u.wecom_userid: u.id for u in (await s.scalars(select(User))).all() if u.wecom_userid}
