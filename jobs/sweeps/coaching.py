@@ -21,7 +21,6 @@ from bot.rules.metrics import (
     Move,
     Rate,
     Transitions,
-    last_complete_week,
     stage_spans,
     transitions,
     week_bounds,
@@ -29,7 +28,7 @@ from bot.rules.metrics import (
 )
 from jobs.notices import calendar_of
 from jobs.sweeps.base import BATCH, manager_of, userids
-from jobs.sweeps.periodic import mark_period_done, period_done, recipient_groups, send_card, task_id, work_card
+from jobs.sweeps.periodic import mark_period_done, recipient_groups, send_card, task_id, week_to_run, work_card
 from store.db import Database
 from store.models import Opportunity, StageMove, User
 from store.repos.escalations import EscalationRepo
@@ -88,11 +87,10 @@ async def run(deps: Deps, now: datetime) -> int:
     """R12: coaching cards for the week just ended (nothing once that week was done)."""
     settings = deps.settings
     m = settings.metrics
-    week = last_complete_week(now)
-    period = week_label(week)
-    async with deps.db.sessions() as s:
-        if await period_done(s, RULE, period):
-            return 0
+    due = await week_to_run(deps.db, RULE, now)
+    if due is None:
+        return 0
+    week, period = due
     mondays = [week - timedelta(days=7 * i) for i in range(m.transition_weeks)]  # the week just ended first
     per_rep = await rep_transitions(deps.db, settings, [week_bounds(d) for d in mondays])
     calendar = calendar_of(settings)

@@ -17,10 +17,10 @@ from datetime import datetime
 from sqlalchemy import case, exists, func, select
 
 from bot.deps import Deps
-from bot.rules.metrics import Contact, depth_index, last_complete_week, week_bounds, week_label
+from bot.rules.metrics import Contact, depth_index, week_bounds
 from jobs.notices import calendar_of
 from jobs.sweeps.base import BATCH, not_fired, userids
-from jobs.sweeps.periodic import mark_period_done, period_done
+from jobs.sweeps.periodic import mark_period_done, week_to_run
 from store.models import Activity, Customer, Opportunity
 from store.repos.escalations import EscalationRepo
 
@@ -34,11 +34,10 @@ async def run(deps: Deps, now: datetime) -> int:
     """R13: talk-track packs for the customers below the threshold in the week just ended."""
     settings = deps.settings
     m = settings.metrics
-    week = last_complete_week(now)
-    period = week_label(week)
-    async with deps.db.sessions() as s:
-        if await period_done(s, RULE, period):
-            return 0
+    due = await week_to_run(deps.db, RULE, now)
+    if due is None:
+        return 0
+    week, period = due
     start, end = week_bounds(week)
     calendar = calendar_of(settings)
     in_play = exists().where(Opportunity.customer_id == Customer.id, Opportunity.status == "open",

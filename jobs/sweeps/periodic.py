@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.calendar import WorkCalendar
+from bot.rules.metrics import last_complete_week, week_label
 from handlers.workorders import WORK_ORDER_BUTTONS
+from store.db import Database
 from store.models import Escalation, SweepPeriod
 from store.repos.escalations import EscalationRepo
 
@@ -33,6 +35,16 @@ OUTBOX_RECIPIENT_MAX = 64  # outbox.recipient is String(64): one card to "a|b|c"
 async def period_done(s: AsyncSession, rule: str, period: str) -> bool:
     """Whether this rule's sweep already finished `period`."""
     return bool(await s.scalar(select(exists().where(SweepPeriod.rule == rule, SweepPeriod.period == period))))
+
+
+async def week_to_run(db: Database, rule: str, now: datetime) -> tuple[date, str] | None:
+    """A weekly rule's week just ended (its Monday and label), or None when that week was already done."""
+    week = last_complete_week(now)
+    period = week_label(week)
+    async with db.sessions() as s:
+        if await period_done(s, rule, period):
+            return None
+    return week, period
 
 
 async def mark_period_done(s: AsyncSession, rule: str, period: str, now: datetime) -> None:
