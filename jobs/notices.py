@@ -9,6 +9,7 @@ transaction; on PostgreSQL the rows are claimed with SKIP LOCKED, so two process
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime
 
@@ -20,7 +21,9 @@ from bot.config import Settings
 from bot.rules.calendar import WorkCalendar
 from store.db import Database
 from store.models import Escalation, Lead, Notice, Opportunity
-from store.repos.outbox import enqueue
+from store.repos.outbox import RECIPIENT_MAX, enqueue
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 NOTICES_LOCK = 18  # two-key advisory lock space: the notices sender
@@ -58,6 +61,12 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
         for notice in notices:
             by_person[(notice.channel, notice.recipient)].append(notice)
         for (channel, recipient), group in by_person.items():
+            if len(recipient) > RECIPIENT_MAX:  # every rule splits its recipients to fit: a bug, never a poison
+                log.error("notices %s: recipient %r is longer than the outbox holds; not sent",
+                          [n.id for n in group], recipient)
+                for notice in group:
+                    notice.status = "dead"
+                continue
             for notice in [n for n in group if n.kind == "card" and n.card is not None]:
                 rows = enqueue(session, channel=channel, recipient=recipient, reply=TemplateCard(notice.card or {}),
                                now=now, escalation_id=notice.escalation_id, dedup_key=f"notice:{notice.id}")

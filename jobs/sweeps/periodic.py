@@ -26,10 +26,10 @@ from handlers.workorders import WORK_ORDER_BUTTONS
 from store.db import Database
 from store.models import Escalation, SweepPeriod
 from store.repos.escalations import EscalationRepo
+from store.repos.outbox import RECIPIENT_MAX
 
 SOURCE = "销售助手"
 DONE_KEY = "{rule}:done"  # the card's one button; handlers/workorders.py records the press
-OUTBOX_RECIPIENT_MAX = 64  # outbox.recipient is String(64): one card to "a|b|c" only while it fits
 
 
 async def period_done(s: AsyncSession, rule: str, period: str) -> bool:
@@ -61,7 +61,7 @@ def task_id(rule: str, subject_id: int, period: str) -> str:
     return f"{rule.lower()}-{subject_id}-{clean}-{secrets.token_hex(6)}"
 
 
-def recipient_groups(userids: Sequence[str], max_len: int = OUTBOX_RECIPIENT_MAX) -> list[str]:
+def recipient_groups(userids: Sequence[str], max_len: int = RECIPIENT_MAX) -> list[str]:
     """Userids joined as "a|b|c" into groups that fit the outbox's recipient column, each going into the first
     group with room (so the first group — the one that gets the card — holds as many people as fit)."""
     groups: list[str] = []

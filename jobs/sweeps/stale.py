@@ -11,15 +11,17 @@ later spell, and a nudge still waiting for working hours is withdrawn rather tha
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from bot.clock import SHANGHAI
 from bot.deps import Deps
 from jobs.notices import calendar_of
-from jobs.sweeps.base import BATCH, iso, manager_of, not_fired, userids
+from jobs.sweeps.base import BATCH, Lines, after_key, iso, not_fired, write_batches
 from store.models import Customer, Escalation, Notice, Opportunity, User
 from store.repos.escalations import EscalationRepo, Firing
 
@@ -40,68 +42,77 @@ async def run(deps: Deps, now: datetime) -> int:
     calendar = calendar_of(settings)
     period = calendar.working_day_of(now).isoformat()
     await withdraw_progressed(deps)
-    fired = 0
-    while True:
-        async with deps.db.transaction() as s:
-            rows = (await s.execute(
-                select(Opportunity, Customer.name)
-                .join(Customer, Customer.id == Opportunity.customer_id)
-                .where(Opportunity.status == "open", Opportunity.last_progress_at < cutoff,  # ix_opps_status_progress
-                       not_fired(RULE, "opportunity", Opportunity.id, period))
-                .order_by(Opportunity.last_progress_at, Opportunity.id)
-                .limit(BATCH)
-            )).all()
-            repo = EscalationRepo(s)
-            opp_ids = [opp.id for opp, _ in rows]
-            earlier = await _nudges_this_spell(s, opp_ids)
-            owners = await _owners(s, [opp.owner_id for opp, _ in rows])
-            nudges: list[Firing] = []
-            texts: dict[int, str] = {}
-            for opp, customer in rows:
-                owner = [userid] if (userid := owners.get(opp.owner_id, ("", None))[1]) else []
-                nudges.append(Firing(opp.id, period, owner, {"last_progress_at": iso(opp.last_progress_at),
-                                                             "nudge": earlier.get(opp.id, 0) + 1}))
-                days = int((now - opp.last_progress_at) / timedelta(days=1))
-                last = opp.last_progress_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
-                texts[opp.id] = NUDGE.format(opp=opp.name, customer=customer, days=days, last=last)
-            new = await repo.fire_many(RULE, "opportunity", nudges, now)  # one statement for the batch
-            await repo.notify_many([{"escalation_id": new[f.subject_id], "recipient": r, "text": texts[f.subject_id]}
-                                    for f in nudges if f.subject_id in new for r in f.recipients],
-                                   now=now, calendar=calendar)
-            fired += len(new)
-            managers_of: dict[int, list[str]] = {}
-            for opp, customer in rows:
-                ignored = earlier.get(opp.id, 0)
-                if opp.id not in new or ignored < rules.stale_nudges_before_manager:
-                    continue
-                if opp.owner_id not in managers_of:
-                    managers_of[opp.owner_id] = await userids(s, [await manager_of(s, opp.owner_id)])
-                managers = managers_of[opp.owner_id]
-                told = await repo.fire(RULE_MANAGER, "opportunity", opp.id, iso(opp.last_progress_at), now,
-                                       recipients=managers, data={"ignored_nudges": ignored})
-                if told is None:
-                    continue
-                days = int((now - opp.last_progress_at) / timedelta(days=1))
-                text = TO_MANAGER.format(opp=opp.name, customer=customer, days=days, nudges=ignored,
-                                         owner=owners.get(opp.owner_id, ("—", None))[0])
-                for recipient in managers:
-                    repo.notify(told, recipient, now=now, calendar=calendar, text=text)
-        if len(rows) < BATCH:
-            return fired
+
+    async def pages() -> AsyncIterator[Sequence[_Stale]]:
+        """Keyset pages of stale deals not nudged this working day (read only: the insert re-checks)."""
+        key: tuple[datetime, int] | None = None
+        while True:
+            async with deps.db.sessions() as s:
+                rows = (await s.execute(
+                    select(Opportunity.id, Opportunity.name, Opportunity.owner_id, Opportunity.last_progress_at,
+                           Customer.name.label("customer"), _nudges_this_spell().label("earlier"))
+                    .join(Customer, Customer.id == Opportunity.customer_id)
+                    .where(Opportunity.status == "open", Opportunity.last_progress_at < cutoff,
+                           not_fired(RULE, "opportunity", Opportunity.id, period),
+                           after_key(key, Opportunity.last_progress_at, Opportunity.id))
+                    .order_by(Opportunity.last_progress_at, Opportunity.id)
+                    .limit(BATCH)
+                )).all()
+            if rows:
+                yield rows
+                key = (rows[-1].last_progress_at, rows[-1].id)
+            if len(rows) < BATCH:
+                return
+
+    async def nudge(s: AsyncSession, rows: Sequence[_Stale]) -> int:
+        repo = EscalationRepo(s)
+        owners = await _owners(s, [r.owner_id for r in rows])
+        nudges: list[Firing] = []
+        texts: dict[int, str] = {}
+        for r in rows:
+            owner = [userid] if (userid := owners.get(r.owner_id, ("", None))[1]) else []
+            nudges.append(Firing(r.id, period, owner, {"last_progress_at": iso(r.last_progress_at),
+                                                       "nudge": r.earlier + 1}))
+            days = int((now - r.last_progress_at) / timedelta(days=1))
+            last = r.last_progress_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+            texts[r.id] = NUDGE.format(opp=r.name, customer=r.customer, days=days, last=last)
+        new = await repo.fire_many(RULE, "opportunity", nudges, now)  # one statement for the batch
+        await repo.notify_many([{"escalation_id": new[f.subject_id], "recipient": who, "text": texts[f.subject_id]}
+                                for f in nudges if f.subject_id in new for who in f.recipients],
+                               now=now, calendar=calendar)
+        escalate = [r for r in rows if r.id in new and r.earlier >= rules.stale_nudges_before_manager]
+        lines = await Lines.load(s, {r.owner_id for r in escalate})
+        firings: list[Firing] = []
+        told_text: dict[int, str] = {}
+        for r in escalate:
+            days = int((now - r.last_progress_at) / timedelta(days=1))
+            told_text[r.id] = TO_MANAGER.format(opp=r.name, customer=r.customer, days=days, nudges=r.earlier,
+                                                owner=owners.get(r.owner_id, ("—", None))[0])
+            firings.append(Firing(r.id, iso(r.last_progress_at), lines.userids([lines.manager.get(r.owner_id)]),
+                                  {"ignored_nudges": r.earlier}))
+        told = await repo.fire_many(RULE_MANAGER, "opportunity", firings, now)  # once per stale spell
+        await repo.notify_many([{"escalation_id": told[f.subject_id], "recipient": who,
+                                 "text": told_text[f.subject_id]}
+                                for f in firings if f.subject_id in told for who in f.recipients],
+                               now=now, calendar=calendar)
+        return len(new)
+
+    return await write_batches(deps.db, pages(), nudge)
 
 
-async def _nudges_this_spell(session: AsyncSession, opp_ids: list[int]) -> dict[int, int]:
-    """R3 nudges since each opportunity's last progress (its ignored nudges), for a batch in one query."""
-    if not opp_ids:
-        return {}
-    rows = (await session.execute(
-        select(Escalation.subject_id, func.count())
-        .join(Opportunity, Opportunity.id == Escalation.subject_id)
-        .where(Escalation.rule == RULE, Escalation.subject_type == "opportunity", Escalation.subject_id.in_(opp_ids),
-               Escalation.created_at > Opportunity.last_progress_at)
-        .group_by(Escalation.subject_id)
-    )).all()
-    return {int(subject_id): int(n) for subject_id, n in rows}
+_Stale = Row[int, str, int, datetime, str, int]  # id, name, owner_id, last_progress_at, customer, earlier
+
+
+def _nudges_this_spell() -> ScalarSelect[int]:
+    """SQL, per candidate: its R3 nudges since its last progress (the ignored ones) — a correlated probe of
+    the escalations' unique index (rule, subject_type, subject_id, …) per row, so the cost follows the batch,
+    not the history (a batch-wide IN list was planned as a filter over every R3 row)."""
+    return (
+        select(func.count()).select_from(Escalation)
+        .where(Escalation.rule == RULE, Escalation.subject_type == "opportunity",
+               Escalation.subject_id == Opportunity.id, Escalation.created_at > Opportunity.last_progress_at)
+        .correlate(Opportunity).scalar_subquery()
+    )
 
 
 async def _owners(session: AsyncSession, user_ids: list[int]) -> dict[int, tuple[str, str | None]]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import String, and_, func, literal, or_, select, true, update
+from sqlalchemy import Select, String, and_, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,13 +32,14 @@ from bot.clock import SHANGHAI
 from bot.config import RulesSettings, Settings
 from bot.deps import Deps
 from bot.rules.calendar import WorkCalendar
-from bot.rules.gates import missing_for_move, next_stage
+from bot.rules.gates import ActionState, missing_for_move, next_stage
 from handlers.cards import R4_BUTTONS
 from handlers.gating import action_states, missing_lines
 from jobs.notices import calendar_of
-from jobs.sweeps.base import BATCH, manager_of, superior_of, userids
+from jobs.sweeps.base import BATCH, Lines, after_key, write_batches
 from store.models import Customer, Escalation, Opportunity, User
 from store.repos.escalations import EscalationRepo, Firing
+from store.repos.outbox import RECIPIENT_MAX
 from store.repos.pipeline import PipelineRepo
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ SUBJECT = "opportunity"
 STAGE_TAG_CHARS = 12
 MAX_RESENDS = 99
 STAMP_FORMAT = "%Y%m%d%H%M%S"
-OUTBOX_RECIPIENT_MAX = 64  # outbox.recipient is String(64): "a|b" must fit, else the copy goes as text
 
 SOURCE = "销售过程提醒 · 阶段停滞"
 TITLE = "商机停滞：{customer}"
@@ -141,15 +141,37 @@ def _not_carded(period: ColumnElement[str]) -> ColumnElement[bool]:
     return fired == 0
 
 
-def _after(key: tuple[datetime, int] | None, col: Any) -> ColumnElement[bool]:
-    """Keyset paging on (time column, id): each batch starts after the last one, whatever it fired."""
-    if key is None:
-        return true()
-    at, last_id = key
-    return or_(col > at, and_(col == at, Opportunity.id > last_id))
-
-
 # ---------------------------------------------------------------- R4
+
+
+class _Deal(Protocol):
+    """What an R4 card names: an opportunity's columns and its customer's and owner's names (`_deals`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def stage_entered_at(self) -> datetime: ...
+    @property
+    def owner_id(self) -> int: ...
+    @property
+    def customer(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+
+
+def _deals() -> Select[int, str, str, datetime, int, str, str]:
+    """The `_Deal` columns, names joined in: plain rows, no ORM objects to build for thousands of deals."""
+    return (
+        select(Opportunity.id, Opportunity.name, Opportunity.stage, Opportunity.stage_entered_at, Opportunity.owner_id,
+               func.coalesce(Customer.name, Opportunity.name).label("customer"),
+               func.coalesce(User.name, "").label("owner"))
+        .outerjoin(Customer, Customer.id == Opportunity.customer_id)
+        .outerjoin(User, User.id == Opportunity.owner_id)
+    )
 
 
 async def run_stalls(deps: Deps, now: datetime) -> int:
@@ -168,48 +190,56 @@ async def _stalled(deps: Deps, now: datetime, group: StageGroup, *, resend: bool
     cutoff = now - timedelta(hours=group.hours)
     period = _stage_period_sql(deps.db.engine.dialect.name)
     due = [Opportunity.status == "open", group.condition(), Opportunity.stage_entered_at <= cutoff]
+    order = (Opportunity.stage_entered_at, Opportunity.id)
+    if not resend:
+        async def pages() -> AsyncIterator[Sequence[_Deal]]:
+            """Keyset pages of deals with no card for their stage entry (read only: the writes re-check)."""
+            key: tuple[datetime, int] | None = None
+            while True:
+                async with deps.db.sessions() as s:
+                    opps: Sequence[_Deal] = (await s.execute(
+                        _deals()
+                        .where(*due, after_key(key, Opportunity.stage_entered_at, Opportunity.id), _not_carded(period))
+                        .order_by(*order).limit(BATCH)
+                    )).all()
+                if opps:
+                    yield opps
+                    key = (opps[-1].stage_entered_at, opps[-1].id)
+                if len(opps) < BATCH:
+                    return
+
+        return await write_batches(deps.db, pages(), lambda s, opps: _send_cards(s, settings, now, opps, {}))
     fired = 0
-    key: tuple[datetime, int] | None = None
-    while True:
+    key = None
+    while True:  # snoozed cards due again: few, and each closes its snoozed escalation in the same transaction
         async with deps.db.transaction() as s:
-            page = _after(key, Opportunity.stage_entered_at)
-            order = (Opportunity.stage_entered_at, Opportunity.id)
-            snoozed: dict[int, Escalation] = {}
-            if resend:
-                rows = (await s.execute(
-                    select(Opportunity, Escalation)
-                    .join(Escalation, and_(
-                        Escalation.rule == R4, Escalation.subject_type == SUBJECT,
-                        Escalation.subject_id == Opportunity.id, Escalation.status == "snoozed",
-                        Escalation.snoozed_until <= now,
-                        or_(Escalation.period == period, Escalation.period.like(period + literal(":s%", String))),
-                    ))
-                    .where(*due, page).order_by(*order).limit(BATCH)
-                )).all()
-                for opp, esc in rows:  # one snoozed card per stage entry at a time (a resend closes the last)
-                    snoozed[opp.id] = esc
-                opps = list({opp.id: opp for opp, _ in rows}.values())
-                found = len(rows)
-            else:
-                opps = list((await s.scalars(
-                    select(Opportunity).where(*due, page, _not_carded(period))
-                    .order_by(*order).limit(BATCH)
-                )).all())
-                found = len(opps)
+            rows = (await s.execute(
+                _deals().add_columns(Escalation)
+                .join(Escalation, and_(
+                    Escalation.rule == R4, Escalation.subject_type == SUBJECT,
+                    Escalation.subject_id == Opportunity.id, Escalation.status == "snoozed",
+                    Escalation.snoozed_until <= now,
+                    or_(Escalation.period == period, Escalation.period.like(period + literal(":s%", String))),
+                ))
+                .where(*due, after_key(key, Opportunity.stage_entered_at, Opportunity.id)).order_by(*order).limit(BATCH)
+            )).all()
+            snoozed = {row.id: row.Escalation for row in rows}  # one snoozed card per stage entry at a time
+            opps = list({row.id: row for row in rows}.values())
             if opps:
                 key = (opps[-1].stage_entered_at, opps[-1].id)
                 fired += await _send_cards(s, settings, now, opps, snoozed)
-        if found < BATCH:
+        if len(rows) < BATCH:
             return fired
 
 
-async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[Opportunity],
+async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[_Deal],
                       snoozed: dict[int, Escalation]) -> int:
     """Escalations + card notices for one batch (one transaction); a resend closes the snoozed escalation."""
-    facts = await _Facts.load(s, opps)
-    people = _People(s, settings)
+    actions = await PipelineRepo(s).key_actions([o.id for o in opps])
+    people = await _People.load(s, settings, opps)
     firings: list[Firing] = []
     cards: dict[int, tuple[str, dict[str, Any], list[str], str]] = {}
+    gates: dict[tuple[str, tuple[tuple[str, ActionState], ...]], str] = {}
     for opp in opps:
         base = stage_period(opp.stage, opp.stage_entered_at)
         previous = snoozed.get(opp.id)
@@ -222,12 +252,16 @@ async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: 
         if not recipients:
             log.warning("R4: opportunity %s has no manager, superior or sales ops to tell", opp.id)
         card_to, copy_to = _split_card(recipients)
-        task_id = f"r4-{opp.id}-{opp.stage_entered_at.astimezone(UTC).strftime(STAMP_FORMAT)}-{secrets.token_hex(6)}"
-        card = _card(settings, opp, facts, now, task_id, again=previous is not None)
+        task_id = f"r4-{opp.id}-{base.rpartition('@')[2]}-{secrets.token_hex(6)}"
+        states = action_states(actions.get(opp.id, {}))
+        gate_key = (opp.stage, tuple(sorted(states.items())))
+        if gate_key not in gates:  # deals in one stage with the same key actions share the text
+            gates[gate_key] = _next_gate(settings, opp.stage, states)
+        card = _card(settings, opp, gates[gate_key], now, task_id, again=previous is not None)
         data = {"opportunity_id": opp.id, "stage": opp.stage, "stage_entered_at": opp.stage_entered_at.isoformat(),
                 "card_to": card_to, "base_period": base}
         firings.append(Firing(opp.id, period, recipients, data, task_id))
-        cards[opp.id] = ("|".join(card_to), card, copy_to, _copy_text(facts, opp, now))
+        cards[opp.id] = ("|".join(card_to), card, copy_to, _copy_text(opp, now) if copy_to else "")
     repo = EscalationRepo(s)
     new = await repo.fire_many(R4, SUBJECT, firings, now)
     notices: list[dict[str, Any]] = []
@@ -245,16 +279,16 @@ def _split_card(recipients: list[str]) -> tuple[list[str], list[str]]:
     recipient holds 64 characters, so a superior whose id does not fit is copied by text."""
     card: list[str] = []
     for i, who in enumerate(recipients):
-        if card and len("|".join([*card, who])) > OUTBOX_RECIPIENT_MAX:
+        if card and len("|".join([*card, who])) > RECIPIENT_MAX:
             return card, recipients[i:]
         card.append(who)
     return card, []
 
 
-def _card(settings: Settings, opp: Opportunity, facts: _Facts, now: datetime, task_id: str, *,
+def _card(settings: Settings, opp: _Deal, next_gate: str, now: datetime, task_id: str, *,
           again: bool) -> dict[str, Any]:
     """The R4 button_interaction card (WeCom's advised lengths: title 36, desc 44, values 30, text 160)."""
-    customer = facts.customer(opp)
+    customer = opp.customer
     limit = _hours_label(limit_hours(settings.rules, opp.stage))
     held = _held(now - opp.stage_entered_at)
     entered = opp.stage_entered_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
@@ -268,31 +302,30 @@ def _card(settings: Settings, opp: Opportunity, facts: _Facts, now: datetime, ta
         "horizontal_content_list": [
             {"keyname": "客户", "value": _cut(customer, 30)},
             {"keyname": "商机", "value": _cut(opp.name, 30)},
-            {"keyname": "负责人", "value": _cut(facts.owner(opp), 30)},
+            {"keyname": "负责人", "value": _cut(opp.owner, 30)},
             {"keyname": "阶段", "value": _cut(opp.stage, 30)},
             {"keyname": "停留", "value": _cut(ENTERED.format(held=held, entered=entered), 30)},
         ],
-        "sub_title_text": _cut(_next_gate(settings, opp, facts), 160),
+        "sub_title_text": _cut(next_gate, 160),
         "task_id": task_id,
         "button_list": [{"text": label, "style": style, "key": key} for key, (_, label, style) in R4_BUTTONS.items()],
     }
 
 
-def _next_gate(settings: Settings, opp: Opportunity, facts: _Facts) -> str:
+def _next_gate(settings: Settings, stage: str, states: dict[str, ActionState]) -> str:
     """R6: what entering the next stage still needs (the same rule the stage flow enforces)."""
     funnel = settings.funnel
-    target = next_stage(funnel.stages, opp.stage)
+    target = next_stage(funnel.stages, stage)
     if target is None:
         return LAST_STAGE
-    missing = missing_for_move(funnel.stages, funnel.gates, opp.stage, target,
-                               action_states(facts.key_actions.get(opp.id, {})))
+    missing = missing_for_move(funnel.stages, funnel.gates, stage, target, states)
     if not missing:
         return NEXT_READY.format(stage=target)
     return NEXT_MISSING.format(stage=target, lines="\n".join(missing_lines(missing)))
 
 
-def _copy_text(facts: _Facts, opp: Opportunity, now: datetime) -> str:
-    return COPY_TEXT.format(owner=facts.owner(opp), opp=opp.name, customer=facts.customer(opp), stage=opp.stage,
+def _copy_text(opp: _Deal, now: datetime) -> str:
+    return COPY_TEXT.format(owner=opp.owner, opp=opp.name, customer=opp.customer, stage=opp.stage,
                             held=_held(now - opp.stage_entered_at))
 
 
@@ -307,44 +340,48 @@ async def run_silent(deps: Deps, now: datetime) -> int:
     fired = 0
     for group in stage_groups(settings.rules):
         cutoff = now - timedelta(hours=group.hours * settings.rules.silent_factor)
-        key: tuple[datetime, int] | None = None
-        while True:
-            async with deps.db.transaction() as s:
-                page = (await s.execute(
-                    select(Opportunity.last_progress_at, Opportunity.id)
-                    .where(Opportunity.status == "open", group.condition(), Opportunity.last_progress_at <= cutoff,
-                           _after(key, Opportunity.last_progress_at))
-                    .order_by(Opportunity.last_progress_at, Opportunity.id)
-                    .limit(BATCH)
-                )).all()
-                if not page:
-                    break
-                key = (page[-1][0], page[-1][1])
-                ids = [opp_id for _, opp_id in page]
-                # Re-checked in the UPDATE: a check-in committed since the SELECT keeps its deal open.
-                silenced = set((await s.scalars(
-                    update(Opportunity)
-                    .where(Opportunity.id.in_(ids), Opportunity.status == "open",
-                           Opportunity.last_progress_at <= cutoff)
-                    .values(status="silent", updated_at=now)
-                    .returning(Opportunity.id)
-                    .execution_options(synchronize_session=False)
-                )).all())
-                opps = (await s.scalars(select(Opportunity).where(Opportunity.id.in_(sorted(silenced))))).all()
-                fired += await _tell_silent(s, settings, now, opps, calendar) if opps else 0
-            if len(page) < BATCH:
-                break
+
+        async def pages(group: StageGroup = group, cutoff: datetime = cutoff) -> AsyncIterator[list[int]]:
+            key: tuple[datetime, int] | None = None
+            while True:
+                async with deps.db.sessions() as s:
+                    page = (await s.execute(
+                        select(Opportunity.last_progress_at, Opportunity.id)
+                        .where(Opportunity.status == "open", group.condition(),
+                               Opportunity.last_progress_at <= cutoff,
+                               after_key(key, Opportunity.last_progress_at, Opportunity.id))
+                        .order_by(Opportunity.last_progress_at, Opportunity.id)
+                        .limit(BATCH)
+                    )).all()
+                if page:
+                    yield [opp_id for _, opp_id in page]
+                    key = (page[-1][0], page[-1][1])
+                if len(page) < BATCH:
+                    return
+
+        async def silence(s: AsyncSession, ids: list[int], cutoff: datetime = cutoff) -> int:
+            # Re-checked in the UPDATE: a check-in committed since the page was read keeps its deal open.
+            opps = (await s.scalars(
+                update(Opportunity)
+                .where(Opportunity.id.in_(ids), Opportunity.status == "open", Opportunity.last_progress_at <= cutoff)
+                .values(status="silent", updated_at=now)
+                .returning(Opportunity)
+                .execution_options(synchronize_session=False)
+            )).all()
+            return await _tell_silent(s, settings, now, opps, calendar) if opps else 0
+
+        fired += await write_batches(deps.db, pages(), silence)
     return fired
 
 
 async def _tell_silent(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[Opportunity],
                        calendar: WorkCalendar) -> int:
     facts = await _Facts.load(s, opps)
-    people = _People(s, settings)
+    people = await _People.load(s, settings, opps)
     firings: list[Firing] = []
     texts: dict[int, list[tuple[str, str]]] = {}
     for opp in opps:
-        owner, manager = await people.silent(opp.owner_id)
+        owner, manager = people.silent(opp.owner_id)
         days = int((now - opp.last_progress_at).total_seconds() // 86400)
         customer = facts.customer(opp)
         texts[opp.id] = [(u, SILENT_OWNER.format(opp=opp.name, customer=customer, days=days)) for u in owner] + [
@@ -372,7 +409,6 @@ class _Facts:
 
     customers: dict[int, str]
     owners: dict[int, str]
-    key_actions: dict[int, dict[str, Any]]
 
     @classmethod
     async def load(cls, s: AsyncSession, opps: Sequence[Opportunity]) -> _Facts:
@@ -381,8 +417,7 @@ class _Facts:
         customers = {cid: name for cid, name in await s.execute(
             select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids)))}
         owners = {uid: name for uid, name in await s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)))}
-        key_actions = await PipelineRepo(s).key_actions([o.id for o in opps])
-        return cls(customers, owners, dict(key_actions))
+        return cls(customers, owners)
 
     def customer(self, opp: Opportunity) -> str:
         return self.customers.get(opp.customer_id, opp.name)
@@ -392,29 +427,26 @@ class _Facts:
 
 
 class _People:
-    """Who hears of an owner's deals, looked up once per owner in a batch."""
+    """Who hears of a batch's deals: the owners' lines loaded once for the batch (two queries)."""
 
-    def __init__(self, s: AsyncSession, settings: Settings) -> None:
-        self._s, self._settings = s, settings
-        self._stall: dict[int, list[str]] = {}
-        self._silent: dict[int, tuple[list[str], list[str]]] = {}
+    def __init__(self, s: AsyncSession, settings: Settings, lines: Lines) -> None:
+        self._s, self._settings, self._lines = s, settings, lines
         self._ops: list[str] | None = None
+
+    @classmethod
+    async def load(cls, s: AsyncSession, settings: Settings, opps: Sequence[_Deal | Opportunity]) -> _People:
+        return cls(s, settings, await Lines.load(s, {o.owner_id for o in opps}))
 
     async def stall(self, owner_id: int) -> list[str]:
         """R4: the owner's manager and direct superior (sales ops when the owner has neither)."""
-        if owner_id not in self._stall:
-            s = self._s
-            found = await userids(s, [await manager_of(s, owner_id), await superior_of(s, owner_id)])
-            self._stall[owner_id] = found or await self._sales_ops()
-        return self._stall[owner_id]
+        lines = self._lines
+        found = lines.userids([lines.manager.get(owner_id), lines.superior.get(owner_id)])
+        return found or await self._sales_ops()
 
-    async def silent(self, owner_id: int) -> tuple[list[str], list[str]]:
+    def silent(self, owner_id: int) -> tuple[list[str], list[str]]:
         """R5: the owner, and the manager (if another person)."""
-        if owner_id not in self._silent:
-            owner = await userids(self._s, [owner_id])
-            manager = [u for u in await userids(self._s, [await manager_of(self._s, owner_id)]) if u not in owner]
-            self._silent[owner_id] = (owner, manager)
-        return self._silent[owner_id]
+        owner = self._lines.userids([owner_id])
+        return owner, [u for u in self._lines.userids([self._lines.manager.get(owner_id)]) if u not in owner]
 
     async def _sales_ops(self) -> list[str]:
         if self._ops is None:

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Markdown, Reply, Text, reply_payload
 from store.models import OutboxMessage
 
+RECIPIENT_MAX = 64  # outbox.recipient is String(64): one userid (WeCom allows 64), or "a|b" while it fits
+
 
 def split_utf8(text: str, max_bytes: int) -> list[str]:
     """Split text into parts of at most max_bytes UTF-8 bytes, never inside a character.

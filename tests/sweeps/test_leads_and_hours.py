@@ -195,3 +195,26 @@ async def test_held_overnight_then_fixed_before_nine_is_not_sent(db_url: str, db
 async def _ids(db: Database) -> dict[str, int]:
     async with db.sessions() as s:
         return {u.wecom_userid: u.id for u in (await s.scalars(select(User))).all() if u.wecom_userid}
+
+
+async def test_a_recipient_too_long_for_the_outbox_is_dead_not_a_poison(
+    db_url: str, db: Database, clock: SettableClock
+) -> None:
+    """A notice whose recipient cannot fit the outbox's column (a rule's bug) is marked dead and logged; the
+    other notices of the same run still go out (on PostgreSQL the insert would otherwise fail every run)."""
+    from jobs.notices import calendar_of
+    from store.repos.escalations import EscalationRepo
+
+    await seed_leads(db, clock, ["官网咨询"], created=clock.now())
+    clock.advance(timedelta(hours=3))
+    async with _bot(db_url, clock) as bot:
+        async with db.transaction() as s:
+            esc = await EscalationRepo(s).fire("R1", "lead", 999, "bad", clock.now(), recipients=[])
+            assert esc is not None
+            EscalationRepo(s).notify(esc, "|".join(f"user{i:03d}" for i in range(12)), now=clock.now(),
+                                     calendar=calendar_of(bot.deps.settings), text="太长")
+        await bot.run_job("sweeps")
+        assert len(bot.texts("ops1")) == 1
+        async with db.sessions() as s:
+            statuses = dict((await s.execute(select(Notice.recipient, Notice.status))).all())
+        assert [v for k, v in statuses.items() if len(k) > 64] == ["dead"]
