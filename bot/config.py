@@ -10,36 +10,19 @@ import base64
 import binascii
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
-DEFAULT_STAGES = ("线索", "触达", "需求诊断", "方案呈现", "异议处理", "签约", "回款", "复购")
-# R6: the key actions (attachment + owner's sign-off) needed to *enter* each stage: 7 gates.
-DEFAULT_GATES: dict[str, tuple[str, ...]] = {
-    "触达": ("首次联系记录",),
-    "需求诊断": ("首次需求确认",),
-    "方案呈现": ("需求调研报告", "客户签字页"),
-    "异议处理": ("竞品分析提交",),
-    "签约": ("POC测试报告归档",),
-    "回款": ("合同签字页",),
-    "复购": ("回款确认单",),
-}
-# R6: words reps use for a stage -> the configured stage name ("华远 进入 报价" → 方案呈现).
-DEFAULT_STAGE_ALIASES: dict[str, str] = {
-    "报价": "方案呈现",
-    "方案": "方案呈现",
-    "演示": "方案呈现",
-    "需求": "需求诊断",
-    "诊断": "需求诊断",
-    "谈判": "异议处理",
-    "商务谈判": "异议处理",
-    "签单": "签约",
-    "签合同": "签约",
-    "成交": "签约",
-    "收款": "回款",
-}
+from bot.config_defaults import (
+    DEFAULT_DEPTH_BASELINES,
+    DEFAULT_GATES,
+    DEFAULT_STAGE_ALIASES,
+    DEFAULT_STAGES,
+    DEFAULT_TALK_TRACKS,
+)
+from bot.rules.rebate.policy import RebateSettings, parse_rebate
 
 # Secrets may come from the environment instead of the file (checked after the file is read).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -205,18 +188,6 @@ class RulesSettings:
     receivable_days: int = 60  # R7: unpaid this many days after signing → tri-party work order + bonus freeze
 
 
-DEFAULT_DEPTH_BASELINES: dict[str, dict[str, float]] = {
-    # R13: an industry's ordinary week with one customer (wechat messages, note characters, documents).
-    "default": {"wechat": 30.0, "note_chars": 600.0, "docs": 2.0},
-    "IT服务": {"wechat": 30.0, "note_chars": 800.0, "docs": 3.0},
-    "零售门店": {"wechat": 40.0, "note_chars": 400.0, "docs": 2.0},
-}
-DEFAULT_TALK_TRACKS: dict[str, str] = {
-    # R13: the talk-track pack (话术包) pushed to an owner whose customer's contact runs shallow: text or a URL.
-    "default": "通用话术包：①先确认客户本周最关心的一件事 ②用一个同行案例回应 ③约定下一步的时间和负责人",
-    "IT服务": "IT服务话术包：①问清现有系统和对接痛点 ②用同行上线周期和ROI案例回应 ③约技术交流或POC，发需求调研模板",
-    "零售门店": "零售门店话术包：①问门店数、客流和收银高峰 ②用同类连锁的坪效提升案例回应 ③约门店实地走访，发试点方案",
-}
 
 
 @dataclass(frozen=True)
@@ -245,6 +216,18 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class ViewsSettings:
+    """R20 manager views (and 我的返点 / 我的过程分): how stale a cached answer may be."""
+
+    max_staleness_s: int = 180
+
+
+# Sections richer than flat keys (nested tables, formulas): parsed by their own pure module, whose errors
+# name the key path; `load` adds the file's line.
+CUSTOM_SECTIONS: dict[str, Callable[[Any], Any]] = {"rebate": parse_rebate}
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -262,6 +245,8 @@ class Settings:
     rules: RulesSettings = field(default_factory=RulesSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    views: ViewsSettings = field(default_factory=ViewsSettings)
+    rebate: RebateSettings = field(default_factory=lambda: parse_rebate(None))
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
         """A copy with some keys replaced (tests and the demo use it)."""
@@ -534,6 +519,12 @@ def from_mapping(
             data.setdefault(section, {})[key] = env[var]
     sections: dict[str, Any] = {}
     for name, cls in hints.items():
+        if name in CUSTOM_SECTIONS:
+            try:
+                sections[name] = CUSTOM_SECTIONS[name](data.get(name))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         assert is_dataclass(cls)
         sections[name] = _build_section(name, cls, data.get(name, {}))  # type: ignore[arg-type]
     settings = Settings(**sections)
@@ -552,4 +543,31 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None, *, requi
             raise ConfigError(f"config file not found: {p}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return from_mapping(raw, os.environ if env is None else env, require_wecom=require_wecom)
+    try:
+        return from_mapping(raw, os.environ if env is None else env, require_wecom=require_wecom)
+    except ConfigError as exc:
+        line = _line_of(p.read_text(encoding="utf-8"), raw, str(exc)) if path is not None else None
+        if line is None:
+            raise
+        raise ConfigError(f"{p}:{line}: {exc}") from None
+
+
+def _line_of(text: str, raw: Mapping[str, Any], message: str) -> int | None:
+    """The file line holding the value a custom section's error names ("rebate.templates.x.rules[1].when: …"):
+    the key path is walked in the parsed file and the value's text looked up in the lines."""
+    path = message.split(":", 1)[0].strip()
+    value: Any = raw
+    for part in path.replace("]", "").replace("[", ".").split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    needle = value if isinstance(value, str) else None
+    if not needle:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    return None

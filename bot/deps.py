@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.dispatch.dispatcher import Dispatcher
     from bot.nlu.lexicon import Lexicon
     from bot.nlu.service import Nlu
+    from bot.views.cache import ViewCache
     from jobs.media_fetch import MediaFetcher
     from jobs.outbox_sender import OutboxSender
     from store.repos.inbox import InboxWriter
@@ -40,6 +41,7 @@ class Deps:
     media: MediaFetcher | None = None
     lexicon: Lexicon | None = None  # given (tests share one) or loaded at start-up (about a second)
     nlu: Nlu | None = None
+    views: ViewCache | None = None  # R20: cached manager views, cleared by any committed write
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Start a tracked background task: kept in a set so it is neither lost nor garbage-collected."""

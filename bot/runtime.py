@@ -18,6 +18,7 @@ from bot.dispatch.router import Router
 from bot.metrics import Labels
 from bot.nlu.lexicon import Lexicon
 from bot.nlu.service import Nlu
+from bot.views.cache import ViewCache
 from handlers import build_router
 from jobs.media_fetch import MediaFetcher
 from jobs.outbox_sender import OutboxSender, register_outbox_gauges
@@ -46,6 +47,7 @@ def build_deps(
     deps.dispatcher = Dispatcher(
         db, router or build_router(), settings, deps.clock, deps.metrics, on_outbox=deps.after_message
     )
+    deps.views = deps.dispatcher.views = ViewCache(settings.views.max_staleness_s)
     return deps
 
 

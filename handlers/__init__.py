@@ -8,9 +8,21 @@ from bot.dispatch.router import Router
 def build_router() -> Router:
     """The root router: 帮助, 取消, then the flows (each with its HelpEntry lines; inside each, state
     handlers answer their own questions), then the fallback for anything not understood."""
-    from handlers import cards, checkin, fallback, help, keyactions, notes, pipeline, stages, standup, workorders
+    from handlers import (
+        cards,
+        checkin,
+        fallback,
+        help,
+        keyactions,
+        notes,
+        pipeline,
+        rebate,
+        stages,
+        standup,
+        workorders,
+    )
 
-    modules = (checkin, notes, stages, keyactions, pipeline, standup, cards, workorders)
+    modules = (checkin, notes, stages, keyactions, pipeline, standup, cards, workorders, rebate)
     flows = Router(name="flows")
     # A flow's answers to its own pending question come before any intent (a reply "见完了，客户认可"
     # to "结论？" is the conclusion, not a new check-in); leading commands still leave the flow

@@ -35,7 +35,7 @@ async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int
 def registry() -> dict[str, JobFn]:
     from jobs.sweeps.runner import run_all, run_notices, sweeps, weekly
 
-    return {
+    jobs: dict[str, JobFn] = {
         "outbox": run_outbox,
         "inbox-recovery": run_inbox_recovery,
         "sync-org": run_sync_org,
@@ -45,3 +45,19 @@ def registry() -> dict[str, JobFn]:
         **sweeps(),  # each rule on its own: r1-leads, …
         **weekly(),  # r12-coaching, r13-depth
     }
+    # Jobs that change what views show clear the view cache when they finish (R20); the outbox sender and
+    # inbox recovery do not (recovered messages clear it through the dispatcher).
+    return {name: fn if name in ("outbox", "inbox-recovery") else _clears_views(fn) for name, fn in jobs.items()}
+
+
+def _clears_views(fn: JobFn) -> JobFn:
+    async def run(deps: Deps, now: datetime) -> int:
+        try:
+            return await fn(deps, now)
+        finally:
+            if deps.views is not None:
+                deps.views.invalidate()
+
+    run.__name__ = getattr(fn, "__name__", "job")
+    run.__doc__ = fn.__doc__
+    return run

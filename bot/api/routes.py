@@ -212,6 +212,8 @@ async def upsert_items(request: web.Request) -> web.Response:
         raise ApiError(
             503, "database busy or unavailable; nothing was written, retry later", {"Retry-After": "5"}
         ) from None
+    if report.applied and not dry_run and deps.views is not None:
+        deps.views.invalidate()  # R20: a view must not show what was true before this import
     status = 422 if report.errors and report.applied == 0 else 200
     return _json(status, report.to_dict(position="index"))
 

@@ -22,6 +22,7 @@ from store.repos.users import UserRepo
 
 if TYPE_CHECKING:
     from bot.nlu.service import Nlu
+    from bot.views.cache import ViewCache
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Context:
     outgoing: list[Outgoing] = field(default_factory=list)
     nlu: Nlu | None = None  # language understanding (None in routers that need none, e.g. some tests)
     cache: dict[str, Any] = field(default_factory=dict)  # per-message memo (the parsed intent)
+    views: ViewCache | None = None  # R20: the process's view cache
+    read_only: bool = False  # set by a handler that only reads: its commit does not clear the view cache
 
     @property
     def source_ref(self) -> str:

@@ -32,6 +32,7 @@ from store.repos.outbox import enqueue
 
 if TYPE_CHECKING:
     from bot.nlu.service import Nlu
+    from bot.views.cache import ViewCache
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Dispatcher:
         # its own task started in order, so the look-up is skipped (it cost ~2.4 ms CPU a message).
         self._caught_up = False
         self.nlu: Nlu | None = None  # set once loaded (connected()); handlers that parse text need it
+        self.views: ViewCache | None = None  # R20: cleared after every unit of work that may have written
 
     # ------------------------------------------------------------------ entry points
 
@@ -233,6 +235,7 @@ class Dispatcher:
                 now=now,
                 inbox_id=job.inbox_id,
                 nlu=self.nlu,
+                views=self.views,
             )
             await call_next(job)
             ctx = job.ctx
@@ -261,6 +264,8 @@ class Dispatcher:
                 )
                 wrote_outbox = True
             row.status, row.processed_at, row.last_error = "done", now, None
+        if self.views is not None and not (job.ctx is not None and job.ctx.read_only):
+            self.views.invalidate()  # committed: a view computed before this write must not be served
         self._metrics.inc("salesbot_processed_total", channel=job.channel)
         if wrote_outbox:
             self._on_outbox()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from bot.config import DEFAULT_STAGES
+from bot.config_defaults import DEFAULT_STAGES
 from store.importing.spec import KINDS, MAX_LIST_ITEMS, SPECS, Column, ColumnType
 
 _INTRO = """\

@@ -21,7 +21,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import DEFAULT_STAGES
+from bot.config_defaults import DEFAULT_STAGES
 from store.db import Database
 from store.importing import messages as m
 from store.importing.accounts import CustomersImporter, LeadsImporter

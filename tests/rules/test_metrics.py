@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.clock import SHANGHAI
-from bot.config import DEFAULT_STAGES
+from bot.config_defaults import DEFAULT_STAGES
 from bot.rules.metrics import (
     Contact,
     LeadTimes,

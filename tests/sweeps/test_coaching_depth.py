@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import SHANGHAI, SettableClock
-from bot.config import DEFAULT_TALK_TRACKS
+from bot.config_defaults import DEFAULT_TALK_TRACKS
 from store.db import Database
 from store.models import Activity, Customer, Escalation, Opportunity, StageMove
 from tests.harness import running_bot, seed_customers, seed_team

@@ -1,0 +1,51 @@
+"""R20: a manager view is computed at most once per `[views] max_staleness_s` for the same viewer, command
+and arguments, and never served after a write this process committed (the key carries the write generation).
+
+Another process's writes (a second server on PostgreSQL) are seen when the entry expires, so an answer is
+never staler than `max_staleness_s` (default 180 s: "fresh to within 3 minutes"). Time is the injected
+clock's `now`, so tests move it instead of sleeping. One cache per process, built with the app's Deps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ViewCache:
+    def __init__(self, max_staleness_s: float, *, max_entries: int = 512) -> None:
+        self._ttl = timedelta(seconds=max_staleness_s)
+        self._max = max_entries
+        self._entries: OrderedDict[Hashable, tuple[int, datetime, object]] = OrderedDict()
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def invalidate(self) -> None:
+        """Something was written: every cached view may be stale."""
+        self.generation += 1
+        self._entries.clear()
+
+    async def get(self, key: Hashable, now: datetime, compute: Callable[[], Awaitable[T]]) -> T:
+        """The cached value for `key` if computed after the last write and less than the staleness bound ago,
+        else `compute()` (stored unless a write happened meanwhile)."""
+        found = self._entries.get(key)
+        if found is not None:
+            generation, at, value = found
+            if generation == self.generation and at <= now < at + self._ttl:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return value  # type: ignore[return-value]
+        self.misses += 1
+        generation = self.generation
+        value = await compute()
+        if generation == self.generation:
+            self._entries[key] = (generation, now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return value

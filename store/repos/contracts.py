@@ -1,0 +1,83 @@
+"""Contracts, payments and R7 freezes as the rebate engine (bot/rules/rebate) reads them: plain facts, read
+with column queries (a rep may hold 10,000 contracts: no ORM objects to build per row)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.rules.rebate import ContractFacts, FreezeFacts, PaymentFacts
+from store.models import BonusFreeze, Contract, Customer, Payment, User
+
+
+@dataclass(frozen=True)
+class RebateBook:
+    """Everything `summarize` needs for one rep."""
+
+    contracts: list[ContractFacts]
+    payments: list[PaymentFacts]
+    freezes: list[FreezeFacts]
+
+
+class ContractRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def book(self, owner_id: int) -> RebateBook:
+        """A rep's contracts (every status: the engine applies R10), their payments and the rep's freezes."""
+        contracts = [
+            ContractFacts(id=cid, owner_id=owner_id, amount=amount, status=status, legal_approved_at=legal,
+                          signed_at=signed, payment_terms_days=terms, product_line=line, industry=industry,
+                          customer_type=ctype, customer_name=name or "")
+            for cid, amount, status, legal, signed, terms, line, industry, ctype, name in (await self._s.execute(
+                select(Contract.id, Contract.amount, Contract.status, Contract.legal_approved_at, Contract.signed_at,
+                       Contract.payment_terms_days, Contract.product_line, Customer.industry, Customer.customer_type,
+                       Customer.name)
+                .outerjoin(Customer, Customer.id == Contract.customer_id)
+                .where(Contract.owner_id == owner_id)  # ix_contracts_owner_signed
+            )).all()
+        ]
+        payments = [
+            PaymentFacts(contract_id=cid, amount=amount, received_at=at)
+            for cid, amount, at in (await self._s.execute(
+                select(Payment.contract_id, Payment.amount, Payment.received_at)
+                .join(Contract, Contract.id == Payment.contract_id)
+                .where(Contract.owner_id == owner_id)
+            )).all()
+        ]
+        freezes = [
+            FreezeFacts(contract_id=cid, user_id=owner_id, month=month, reason=reason, released_at=released)
+            for cid, month, reason, released in (await self._s.execute(
+                select(BonusFreeze.contract_id, BonusFreeze.month, BonusFreeze.reason, BonusFreeze.released_at)
+                .where(BonusFreeze.user_id == owner_id, BonusFreeze.released_at.is_(None))
+            )).all()
+        ]
+        return RebateBook(contracts, payments, freezes)
+
+    async def active_freezes(self, owner_ids: Sequence[int] | None = None) -> list[tuple[BonusFreeze, str, str]]:
+        """R7 freezes not yet released, with the owner's and the customer's names (for finance)."""
+        stmt = (
+            select(BonusFreeze, User.name, Customer.name)
+            .join(User, User.id == BonusFreeze.user_id)
+            .join(Contract, Contract.id == BonusFreeze.contract_id)
+            .outerjoin(Customer, Customer.id == Contract.customer_id)
+            .where(BonusFreeze.released_at.is_(None))
+            .order_by(BonusFreeze.created_at, BonusFreeze.id)
+        )
+        if owner_ids is not None:
+            stmt = stmt.where(BonusFreeze.user_id.in_(list(owner_ids)))
+        return [(f, owner or "", customer or "") for f, owner, customer in (await self._s.execute(stmt)).all()]
+
+    async def release(self, freeze_ids: Sequence[int], by: int, now: datetime) -> list[BonusFreeze]:
+        """R7: finance releases freezes (the rows released now; already released ones are left as they were)."""
+        rows = list((await self._s.scalars(
+            select(BonusFreeze).where(BonusFreeze.id.in_(list(freeze_ids)), BonusFreeze.released_at.is_(None))
+            .with_for_update()
+        )).all())
+        for row in rows:
+            row.released_at, row.released_by = now, by
+        return rows
