@@ -14,6 +14,7 @@ def build_router() -> Router:
         fallback,
         help,
         keyactions,
+        manager,
         notes,
         pipeline,
         rebate,
@@ -22,7 +23,7 @@ def build_router() -> Router:
         workorders,
     )
 
-    modules = (checkin, notes, stages, keyactions, pipeline, standup, cards, workorders, rebate)
+    modules = (rebate, manager, checkin, notes, stages, keyactions, pipeline, standup, cards, workorders)
     flows = Router(name="flows")
     # A flow's answers to its own pending question come before any intent (a reply "见完了，客户认可"
     # to "结论？" is the conclusion, not a new check-in); leading commands still leave the flow

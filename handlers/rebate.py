@@ -15,7 +15,7 @@ from bot.dispatch.context import Context
 from bot.dispatch.filters import Regex
 from bot.dispatch.router import HelpEntry, Router
 from bot.rules.access import View, Viewer
-from bot.rules.rebate import RepSummary, progress_bar, summarize
+from bot.rules.rebate import RepSummary, Template, progress_bar, summarize
 from bot.views.tables import money, table
 from store.models import AuditLog, User
 from store.repos.contracts import ContractRepo
@@ -91,13 +91,13 @@ async def my_rebate(ctx: Context) -> Reply:
     user_id = ctx.user.id
 
     async def build() -> str:
-        return render_summary(await _summary(ctx, user_id))
+        return render_summary(await _summary(ctx, user_id), ctx.settings.rebate.template)
 
     return Markdown(await cached(ctx, ("rebate", user_id), build))
 
 
-def render_summary(s: RepSummary) -> str:
-    if not s.ledger.lines and s.earned_to_date == 0 and not s.frozen:
+def render_summary(s: RepSummary, template: Template) -> str:
+    if not (s.qualifying_total or s.earned_to_date or s.pending or s.receivables or s.frozen):
         return NOTHING
     lines = [TITLE.format(template=s.template, period=s.period.label)]
     rate = _pct(s.tier_rate)
@@ -105,7 +105,7 @@ def render_summary(s: RepSummary) -> str:
         lines.append(TOP_TIER.format(total=money(s.qualifying_total), rate=rate))
     else:
         lines.append(TIER.format(total=money(s.qualifying_total), threshold=money(s.next_threshold),
-                                 rate=_pct(_next_rate(s))))
+                                 rate=_pct(_next_rate(s, template))))
     lines.append(BAR.format(bar=progress_bar(s.progress)))
     lines.append(EARNED.format(period=money(s.earned_period), total=money(s.earned_to_date)))
     if s.pending:
@@ -127,8 +127,8 @@ def render_summary(s: RepSummary) -> str:
     return "\n".join(lines)
 
 
-def _next_rate(s: RepSummary) -> Decimal:
-    tiers = s.ledger.template.tiers
+def _next_rate(s: RepSummary, template: Template) -> Decimal:
+    tiers = template.tiers
     return tiers[s.tier + 1].rate if s.tier + 1 < len(tiers) else s.tier_rate
 
 

@@ -19,11 +19,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def money(amount: Decimal | None) -> str:
-    """¥ with thousands separators; 万 from 100,000 up (¥12.5万) so a column stays narrow."""
+def money(amount: Decimal | None, *, compact: bool = False) -> str:
+    """¥ with thousands separators; 万 from 100,000 up (¥12.5万), or from 10,000 up when `compact` (a table
+    column of amounts reads alike and stays narrow)."""
     if amount is None:
         return "—"
-    if abs(amount) >= 100_000:
+    if abs(amount) >= (10_000 if compact else 100_000):
         return f"¥{(amount / 10_000).quantize(Decimal('0.1'))}万"
     return f"¥{amount:,.2f}"
 

@@ -1,0 +1,78 @@
+"""R20 manager views through the real wire: 漏斗 with drill-down, 4小时率; a rep is refused, a manager sees
+only their own teams, sales ops everything (the full actor × command matrix is in test_access.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.clock import SettableClock
+from store.db import Database
+from tests.flows.org12 import ORG, Company, seed_company
+from tests.harness import Bot, running_bot
+
+
+@pytest.fixture
+async def company(db_url: str, db: Database, clock: SettableClock) -> AsyncIterator[tuple[Bot, Company]]:
+    co = await seed_company(db, clock)
+    async with running_bot(db_url, clock, overrides=ORG) as b:
+        yield b, co
+
+
+async def ask(bot: Bot, userid: str, text: str) -> str:
+    before = len(bot.fake.delivered(userid))
+    await bot.say(userid, text)
+    await bot.settle()
+    got = bot.texts(userid)[before:]
+    assert len(got) == 1, got
+    return got[0]
+
+
+async def test_funnel_of_my_team_by_rep(company: Any) -> None:
+    b, _ = company
+    reply = await ask(b, "wangjl", "漏斗")
+    print(reply)
+    lines = reply.splitlines()
+    assert lines[0] == "**漏斗 · 我的团队**（进行中 12 个，¥31.2万）"
+    assert "| 需求诊断 | 4 | ¥10.0万 |" in reply and "| 方案呈现 | 4 | ¥10.4万 |" in reply
+    assert "本月新签（已签约且法务审批）：4 个，¥20.6万" in reply
+    assert "**按销售**" in reply and "| 赵六 | 3 | ¥12.3万 |" in reply
+    assert "孙七" not in reply and "杭州二组" not in reply
+
+
+async def test_region_drills_down_to_teams_then_reps(company: Any) -> None:
+    b, _ = company
+    region = await ask(b, "yunying", "漏斗 华东")
+    assert region.startswith("**漏斗 · 华东**（进行中 24 个")
+    assert "**按团队**" in region and "| 杭州二组 | 12 |" in region and "| 上海一组 | 12 |" in region
+    team = await ask(b, "yunying", "漏斗 杭州二组")
+    assert "**按销售**" in team and "孙七" in team and "张三" not in team
+    person = await ask(b, "yunying", "漏斗 孙七")
+    assert person.startswith("**漏斗 · 孙七**（进行中 3 个") and "按" not in person
+
+
+async def test_a_manager_cannot_look_into_another_team(company: Any) -> None:
+    b, _ = company
+    for target in ("杭州二组", "孙七", "华东", "不存在的组"):
+        assert await ask(b, "wangjl", f"漏斗 {target}") == (
+            f"没有找到你可以查看的「{target}」。可以发区域、团队或销售的名字，例如「漏斗 华东」。")
+
+
+async def test_a_rep_is_refused_politely(company: Any) -> None:
+    b, _ = company
+    for text in ("漏斗", "漏斗 华东", "4小时率"):
+        reply = await ask(b, "zhangsan", text)
+        assert "是给主管和销售运营看的团队视图" in reply and "李四" not in reply
+
+
+async def test_golden_rate_per_day_and_team(company: Any) -> None:
+    """R2: every rep has two leads yesterday, one contacted after 1 h (on time), one after 6 h (late)."""
+    b, _ = company
+    mine = await ask(b, "wangjl", "4小时率")
+    print(mine)
+    assert mine.startswith("**4小时响应率 · 我的团队**（目标 85%）")
+    assert "| 8 | 4 | 50% ⚠️ |" in mine
+    everyone = await ask(b, "yunying", "4小时率")
+    assert "| 16 | 8 | 50% ⚠️ |" in everyone and "**按团队（近 7 天）**" in everyone
