@@ -3,7 +3,8 @@ versus 1 % due, on one table, and the query plan of each sweep's queries.
 
 How: a fresh PostgreSQL database (or SQLite file) is migrated and filled with SQL (generate_series / a
 recursive CTE): 1 region, 50 teams with a manager each, 1,000 reps, 200,000 customers, `--opps`
-opportunities over the funnel stages with one activity each, and `--opps / 10` leads. Every time is placed
+opportunities over the funnel stages with one activity each, a stage history for every 5th of them (one
+move, every 10th two: 0.3 × `--opps` stage_moves rows, for R12), and `--opps / 10` leads. Every time is placed
 so that, at the bench's `now`, nothing is due. Each sweep in `jobs.sweeps.runner.sweeps()` is run at
 `now` (0 % due, timed), then 1 % of the opportunities and leads are moved back in time so that they are
 due for every rule, and each sweep is run again (1 % due, timed: the escalation and notice inserts
@@ -12,6 +13,7 @@ sweep issues are captured and EXPLAINed: the plan must use an index, not a scan 
 
 Run:  python -m bench.sweeps --url postgresql+asyncpg://postgres@127.0.0.1:5432/salesbot_bench
       python -m bench.sweeps --url sqlite+aiosqlite:////tmp/bench.db --opps 200000
+      python -m bench.sweeps --only r12-coaching --plans   (one sweep, its plans in full)
 The database is dropped and re-created (PostgreSQL: it must be named salesbot_*; SQLite: the file).
 """
 
@@ -86,7 +88,11 @@ async def fill(deps: Deps, opps: int) -> None:
     dialect = db.engine.dialect.name
     stages = deps.settings.funnel.stages[:-1]  # open deals sit before 复购
     n_stages = len(stages)
-    stage_case = "CASE " + " ".join(f"WHEN s.i % {n_stages} = {k} THEN '{st}'" for k, st in enumerate(stages)) + " END"
+
+    def stage_case(back: int = 0) -> str:  # opportunity i sits in stage i % n; `back` stages before it
+        return ("CASE " + " ".join(f"WHEN (s.i + {n_stages - back}) % {n_stages} = {k} THEN '{st}'"
+                                   for k, st in enumerate(stages)) + " END")
+
     recent = ts(dialect, NOW, "(s.i % 60) * 3600")  # 0–59 h ago: below every limit (R3 72 h, R4 72 h)
     created = ts(dialect, NOW, "3600")
     sql = [
@@ -103,11 +109,20 @@ async def fill(deps: Deps, opps: int) -> None:
         f"INSERT INTO customers (id, name, owner_id, region_id, industry, created_at) SELECT s.i, 'customer' || s.i, "
         f"1 + (s.i % {REPS}), 1, 'IT服务', {created} FROM {series(dialect, CUSTOMERS)}",
         f"INSERT INTO opportunities (id, name, customer_id, owner_id, stage, stage_entered_at, last_progress_at, "
-        f"status, created_at) SELECT s.i, 'opp' || s.i, 1 + (s.i % {CUSTOMERS}), 1 + (s.i % {REPS}), {stage_case}, "
+        f"status, created_at) SELECT s.i, 'opp' || s.i, 1 + (s.i % {CUSTOMERS}), 1 + (s.i % {REPS}), {stage_case()}, "
         f"{recent}, {recent}, 'open', {created} FROM {series(dialect, opps)}",
         f"INSERT INTO activities (kind, user_id, customer_id, opportunity_id, occurred_at, note_chars, keywords, "
         f"source, created_at, status, tags) SELECT 'visit', 1 + (s.i % {REPS}), 1 + (s.i % {CUSTOMERS}), s.i, "
         f"{recent}, 40, '[]', 'import', {recent}, 'done', '{{}}' FROM {series(dialect, opps)}",
+        # R12 stage history: every 5th opportunity entered its stage by a move from the stage before (at its
+        # stage_entered_at, as PipelineRepo.move records it), every 10th also an earlier one 3–9 days before
+        # (a stay in the previous stage that was past its limit in the week before `now`'s). The stage before
+        # the first is the last open stage (a move back). Nothing in the other sweeps reads stage_moves.
+        f"INSERT INTO stage_moves (opportunity_id, from_stage, to_stage, at, forced) SELECT s.i, {stage_case(1)}, "
+        f"{stage_case()}, {recent}, false FROM {series(dialect, opps)} WHERE s.i % 5 = 0",
+        f"INSERT INTO stage_moves (opportunity_id, from_stage, to_stage, at, forced) SELECT s.i, {stage_case(2)}, "
+        f"{stage_case(1)}, {ts(dialect, NOW, '(s.i % 60) * 3600 + (3 + s.i % 7) * 86400')}, false "
+        f"FROM {series(dialect, opps)} WHERE s.i % 10 = 0",
         f"INSERT INTO leads (title, region_id, created_at, assigned_at, status) SELECT 'lead' || s.i, 1, "
         f"{ts(dialect, NOW, '3600')}, NULL, 'open' FROM {series(dialect, opps // 10)}",
     ]
@@ -115,7 +130,7 @@ async def fill(deps: Deps, opps: int) -> None:
         for statement in sql:
             await conn.execute(text(statement))
         if dialect == "postgresql":
-            for table in ("org_units", "users", "customers", "opportunities", "activities", "leads"):
+            for table in ("org_units", "users", "customers", "opportunities", "activities", "stage_moves", "leads"):
                 await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                         f"(SELECT max(id) FROM {table}))"))
     async with db.engine.connect() as conn:
@@ -186,14 +201,23 @@ async def main(argv: list[str] | None = None) -> int:
     from jobs.sweeps.runner import weekly
 
     def sweeps() -> dict[str, Any]:
-        return {**every_minute(), **weekly()}
+        every = {**every_minute(), **weekly()}
+        return {name: fn for name, fn in every.items() if not args.only or name in args.only}
+
+    def known() -> list[str]:
+        return [*every_minute(), *weekly()]
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--url", default=os.environ.get("SALESBOT_BENCH_URL",
                                                     "postgresql+asyncpg://postgres@127.0.0.1:5432/salesbot_bench"))
     ap.add_argument("--opps", type=int, default=1_000_000)
     ap.add_argument("--plans", action="store_true", help="print every captured plan in full")
+    ap.add_argument("--only", action="append", default=[], metavar="SWEEP",
+                    help="time only this sweep (a job name such as r12-coaching; repeatable)")
     args = ap.parse_args(argv)
+    unknown = set(args.only) - set(known())
+    if unknown:
+        ap.error(f"unknown sweep(s) {sorted(unknown)}; known: {', '.join(known())}")
 
     await recreate(args.url)
     settings = settings_for(args.url)

@@ -131,18 +131,23 @@ def is_forward(stages: Sequence[str], from_stage: str, to_stage: str) -> bool:
 
 def stage_spans(stages: Sequence[str], *, created_at: datetime, stage: str, stage_entered_at: datetime,
                 moves: Sequence[Move], status: str = "open", closed_at: datetime | None = None) -> list[StageSpan]:
-    """An opportunity's stays, from its stage moves (in time order): the first stay starts at creation, the
-    current one at stage_entered_at; a won/lost opportunity's last stay ends at closed_at (won = forward)."""
+    """An opportunity's stays, from its stage moves (in time order; same-instant moves in the order given):
+    each move ends a stay in its from_stage that began at the previous move (the first at creation); the
+    current stay is `stage` from stage_entered_at; a won/lost opportunity's last stay ends at closed_at
+    (won = forward).
+
+    When the history is inconsistent — a stage change that left no move (the importer sets `stage` directly),
+    or a move whose from_stage is not the previous move's to_stage — each stay is named by the row that
+    records it (the move's from_stage, the opportunity's stage) and nothing is invented for the gap. The SQL
+    aggregate in store/repos/transitions.py builds exactly these stays; keep the two in step."""
     ordered = sorted(moves, key=lambda m: m.at)
     spans: list[StageSpan] = []
-    entered, current = created_at, ordered[0].from_stage if ordered else stage
+    entered = created_at
     for move in ordered:
-        spans.append(StageSpan(current, entered, move.at, is_forward(stages, move.from_stage, move.to_stage)))
-        entered, current = move.at, move.to_stage
-    if current == stage:
-        entered = stage_entered_at
+        spans.append(StageSpan(move.from_stage, entered, move.at, is_forward(stages, move.from_stage, move.to_stage)))
+        entered = move.at
     closed = status in {"won", "lost"} and closed_at is not None
-    spans.append(StageSpan(current, entered, closed_at if closed else None, closed and status == "won"))
+    spans.append(StageSpan(stage, stage_entered_at, closed_at if closed else None, closed and status == "won"))
     return spans
 
 

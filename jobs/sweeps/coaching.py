@@ -9,29 +9,19 @@ A week with nothing due to move does not count as below.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-
 from bot.config import Settings
 from bot.deps import Deps
-from bot.rules.metrics import (
-    Move,
-    Rate,
-    Transitions,
-    stage_spans,
-    transitions,
-    week_bounds,
-    week_label,
-)
+from bot.rules.metrics import Rate, Transitions, week_bounds, week_label
 from jobs.notices import calendar_of
-from jobs.sweeps.base import BATCH, manager_of, userids
+from jobs.sweeps.base import manager_of, userids
 from jobs.sweeps.periodic import mark_period_done, recipient_groups, send_card, task_id, week_to_run, work_card
 from store.db import Database
-from store.models import Opportunity, StageMove, User
+from store.models import User
 from store.repos.escalations import EscalationRepo
+from store.repos.transitions import rep_transitions as transition_counts
 
 RULE = "R12"
 TITLE = "专项陪访：{rep} 阶段跃迁率连续 {n} 周低于 {target}"
@@ -42,45 +32,16 @@ Window = tuple[datetime, datetime]
 
 
 async def rep_transitions(db: Database, settings: Settings, weeks: Sequence[Window]) -> dict[int, list[Transitions]]:
-    """R12 per rep (opportunity owner) for each week window, from the opportunities that could have been in
-    a stage during them: open or silent now, or closed or moved since the first window began."""
-    stages = settings.funnel.stages
+    """R12 per rep (opportunity owner) for each week window, counted in the database by one aggregate
+    (store/repos/transitions.py: the same definitions as bot/rules/metrics.py's stage_spans + transitions).
+    Reps with nothing due in any window are left out: they cannot be below."""
     rules = settings.rules
-    since = min(start for start, _ in weeks)
 
     def limit(stage: str) -> timedelta:
         return timedelta(hours=rules.stage_limits.get(stage, rules.stage_limit_hours))
 
-    moved_since = select(StageMove.opportunity_id).where(StageMove.at >= since)
-    out: defaultdict[int, list[Transitions]] = defaultdict(lambda: [Transitions() for _ in weeks])
-    after = 0
-    while True:
-        async with db.sessions() as s:
-            opps = (await s.scalars(
-                select(Opportunity)
-                .where(Opportunity.id > after,
-                       or_(Opportunity.status.in_(("open", "silent")), Opportunity.closed_at >= since,
-                           Opportunity.id.in_(moved_since)))
-                .order_by(Opportunity.id)
-                .limit(BATCH)
-            )).all()
-            moves: defaultdict[int, list[Move]] = defaultdict(list)
-            if opps:
-                after = opps[-1].id
-                rows = await s.execute(
-                    select(StageMove.opportunity_id, StageMove.from_stage, StageMove.to_stage, StageMove.at)
-                    .where(StageMove.opportunity_id.in_([o.id for o in opps]))
-                    .order_by(StageMove.opportunity_id, StageMove.at, StageMove.id))
-                for opp_id, from_stage, to_stage, at in rows.all():
-                    moves[opp_id].append(Move(from_stage, to_stage, at))
-        for opp in opps:
-            spans = stage_spans(stages, created_at=opp.created_at, stage=opp.stage,
-                                stage_entered_at=opp.stage_entered_at, moves=moves[opp.id],
-                                status=opp.status, closed_at=opp.closed_at)
-            for i, (start, end) in enumerate(weeks):
-                out[opp.owner_id][i].merge(transitions(spans, stages, start, end, limit))
-        if len(opps) < BATCH:
-            return dict(out)
+    async with db.sessions() as s:
+        return await transition_counts(s, settings.funnel.stages, limit, weeks)
 
 
 async def run(deps: Deps, now: datetime) -> int:
@@ -132,6 +93,7 @@ def _share(rate: Rate) -> str:
 
 
 def _worst_stage(week: Transitions) -> tuple[str, Rate]:
-    """The stage with the lowest rate (most due on a tie) in a week."""
+    """The stage with the lowest rate (most due on a tie, then the earliest: by_stage is in funnel order) in a
+    week."""
     measured = [(stage, r) for stage, r in week.by_stage.items() if r.total]
     return min(measured, key=lambda sr: ((sr[1].rate or 0), -sr[1].total))
