@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -186,6 +187,10 @@ class RulesSettings:
     standup_prompt_at: str = "09:00"  # R16: every rep is asked then (Asia/Shanghai) …
     standup_table_at: str = "10:00"  # R16: … and the team table goes to the manager then (or once all answered)
     receivable_days: int = 60  # R7: unpaid this many days after signing → tri-party work order + bonus freeze
+
+    def stage_limit(self, stage: str) -> timedelta:
+        """R4/R5/R12: how long a deal may stay in `stage` (its own limit, else the default)."""
+        return timedelta(hours=self.stage_limits.get(stage, self.stage_limit_hours))
 
 
 

@@ -18,11 +18,21 @@ from bot.dispatch.context import Context
 from bot.dispatch.filters import Regex
 from bot.dispatch.router import HelpEntry, Router
 from bot.rules.access import View
-from bot.rules.metrics import Rate, day_bounds, local_day, responded
+from bot.rules.metrics import (
+    Rate,
+    Transitions,
+    day_bounds,
+    last_complete_week,
+    local_day,
+    responded,
+    week_bounds,
+    week_label,
+)
 from bot.views.scope import Scope, resolve
 from bot.views.tables import money, percent, table
 from handlers.rebate import END, cached
 from store.repos.org import OrgRepo
+from store.repos.transitions import rep_transitions
 from store.repos.views import Signed, StageCell, ViewRepo
 
 REFUSED = "「{what}」是给主管和销售运营看的团队视图哦。你可以发「我的商机」「我的返点」看自己的情况。"
@@ -38,15 +48,20 @@ BY_REP = "**按销售**"
 BY_REP_DAYS = "**按销售（近 {days} 天）**"
 BY_UNIT = "**按团队**"
 NO_LEADS = "近 {days} 天没有新线索。"
+TRANS_TITLE = "**阶段跃迁率 · {scope}**（目标 {target}；到期未推进的商机中，当周推进到下一阶段的比例）"
+TRANS_NONE = "最近两周没有到期需要推进的商机。"
+TRANS_WEEKS = 2
 GOLDEN_DAYS = 7
 
 router = Router(name="manager", help=(
     HelpEntry("主管：看团队漏斗（可按区域、团队、销售下钻）", "漏斗 华东"),
     HelpEntry("主管：看线索 4 小时响应率", "4小时率"),
+    HelpEntry("主管：看各阶段跃迁成功率", "跃迁率"),
 ))
 
 FUNNEL = r"^(?:看看?)?(?:销售)?漏斗(?:\s+(?P<target>\S.*?))?" + END
 GOLDEN = r"^(?:黄金)?(?:4|四)\s*小时(?:响应)?率?(?:\s+(?P<target>\S.*?))?" + END
+TRANSITIONS = r"^(?:阶段)?(?:跃迁|转化|推进)(?:成功)?率(?:\s+(?P<target>\S.*?))?" + END
 
 
 async def _scope(ctx: Context, what: str, target: str | None) -> Scope | Reply:
@@ -174,3 +189,48 @@ async def golden(ctx: Context, target: str | None = None) -> Reply:
 
 def _rate(rate: Rate, target: float) -> str:
     return percent(rate.rate) + (BELOW if rate.below(target) else "")
+
+
+@router.handle(Regex(TRANSITIONS))
+async def transition_rates(ctx: Context, target: str | None = None) -> Reply:
+    """R12 / R20: per stage, moved / due for the last two complete weeks, and the last week per team or rep."""
+    scope = await _scope(ctx, "跃迁率", target)
+    if not isinstance(scope, Scope):
+        return scope
+    settings = ctx.settings
+    target_rate = settings.metrics.transition_rate
+
+    async def build() -> str:
+        last = last_complete_week(ctx.now)
+        mondays = [last - timedelta(days=7 * i) for i in range(TRANS_WEEKS)]  # the week just ended first
+        per_rep = await rep_transitions(ctx.session, settings.funnel.stages, settings.rules.stage_limit,
+                                        [week_bounds(d) for d in mondays], scope.owners)
+        title = TRANS_TITLE.format(scope=scope.title, target=percent(target_rate))
+        if not per_rep:
+            return "\n".join([title, TRANS_NONE])
+        weeks = [Transitions() for _ in mondays]
+        groups: defaultdict[str, Transitions] = defaultdict(Transitions)
+        for owner, counts in per_rep.items():
+            for total, week in zip(weeks, counts, strict=True):
+                total.merge(week)
+            if (name := scope.group_of(owner, scope.team_of(owner))) is not None:
+                groups[name].merge(counts[0])
+        labels = [week_label(d)[-3:] for d in mondays]
+        stages = [st for st in settings.funnel.stages if any(st in w.by_stage for w in weeks)]
+        rows = [(st, *(_share(w.by_stage.get(st), target_rate) for w in weeks)) for st in stages]
+        rows.append(("合计", *(_share(w.overall, target_rate) for w in weeks)))
+        lines = [title, table(("阶段", *labels), rows)]
+        if groups:
+            lines.append(f"**{'按团队' if scope.level == 'team' else '按销售'}（{labels[0]}）**")
+            ordered = sorted(groups.items(), key=lambda kv: ((kv[1].overall.rate or 0), kv[0]))
+            lines.append(table(("团队" if scope.level == "team" else "销售", "跃迁率"),
+                               [(name, _share(t.overall, target_rate)) for name, t in ordered]))
+        return "\n".join(lines)
+
+    return Markdown(await cached(ctx, ("transitions", *_key(scope)), build))
+
+
+def _share(rate: Rate | None, target: float) -> str:
+    if rate is None or not rate.total:
+        return "—"
+    return f"{_rate(rate, target)} {rate.hits}/{rate.total}"

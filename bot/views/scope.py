@@ -21,6 +21,10 @@ class Scope:
     regions: frozenset[int] | None = None  # R2: regions whose unassigned leads count too (None: all)
     teams: dict[int, str] = field(default_factory=dict, compare=False, hash=False)
     people: dict[int, str] = field(default_factory=dict, compare=False, hash=False)
+    team_ids: dict[int, int] = field(default_factory=dict, compare=False, hash=False)  # person -> team
+
+    def team_of(self, owner_id: int) -> int | None:
+        return self.team_ids.get(owner_id)
 
     def team_name(self, team_id: int | None) -> str | None:
         return self.teams.get(team_id) if team_id is not None else None
@@ -63,4 +67,5 @@ async def _of_teams(org: OrgRepo, title: str, teams: list[Unit], regions: frozen
                     level: str, everyone: bool = False) -> Scope:
     members = await org.members([t.id for t in teams])
     return Scope(title, None if everyone else frozenset(m.id for m in members), level, regions,
-                 teams={t.id: t.name for t in teams}, people={m.id: m.name for m in members})
+                 teams={t.id: t.name for t in teams}, people={m.id: m.name for m in members},
+                 team_ids={m.id: m.team_id for m in members if m.team_id is not None})

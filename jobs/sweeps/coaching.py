@@ -35,13 +35,8 @@ async def rep_transitions(db: Database, settings: Settings, weeks: Sequence[Wind
     """R12 per rep (opportunity owner) for each week window, counted in the database by one aggregate
     (store/repos/transitions.py: the same definitions as bot/rules/metrics.py's stage_spans + transitions).
     Reps with nothing due in any window are left out: they cannot be below."""
-    rules = settings.rules
-
-    def limit(stage: str) -> timedelta:
-        return timedelta(hours=rules.stage_limits.get(stage, rules.stage_limit_hours))
-
     async with db.sessions() as s:
-        return await transition_counts(s, settings.funnel.stages, limit, weeks)
+        return await transition_counts(s, settings.funnel.stages, settings.rules.stage_limit, weeks)
 
 
 async def run(deps: Deps, now: datetime) -> int:

@@ -38,7 +38,7 @@ it had); the worst stage on a tie is the earliest in the funnel (by_stage order)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -115,9 +115,9 @@ def _int(value: int) -> ColumnElement[int]:
 
 
 def transitions_statement(stages: Sequence[str], limit: Callable[[str], timedelta],
-                          weeks: Sequence[Window]) -> Select[Any]:
+                          weeks: Sequence[Window], owners: Collection[int] | None = None) -> Select[Any]:
     """owner_id, stage, then due and moved for each window in turn, per owner × measured stage (rows with
-    nothing due in any window may appear with zeros)."""
+    nothing due in any window may appear with zeros); `owners` limits it to some owners (a manager's view)."""
     measured = list(stages[:-1])
     limits = {stage: limit(stage) // MICROSECOND for stage in measured}
     order = {stage: i for i, stage in enumerate(stages)}
@@ -157,6 +157,8 @@ def transitions_statement(stages: Sequence[str], limit: Callable[[str], timedelt
                or_(history.c.prev_at.is_(None), history.c.prev_at < cutoff),  # before the join: fewer look-ups
                move_deadline < until_us)
     )
+    if owners is not None:
+        left_by_move = left_by_move.where(Opportunity.owner_id.in_(list(owners)))
     # 2. Current stays (open, or closed after `since`), through ix_opps_status_stage_entered.
     closed = and_(Opportunity.status.in_(CLOSED), Opportunity.closed_at.is_not(None))
     current_deadline = deadline(Opportunity.stage, Opportunity.stage_entered_at)
@@ -170,6 +172,8 @@ def transitions_statement(stages: Sequence[str], limit: Callable[[str], timedelt
                or_(Opportunity.status.in_(OPEN), Opportunity.closed_at.is_(None), Opportunity.closed_at > since),
                current_deadline < until_us)
     )
+    if owners is not None:
+        current = current.where(Opportunity.owner_id.in_(list(owners)))
     spans = union_all(left_by_move, current).subquery("spans")
 
     left = spans.c.left
@@ -183,12 +187,13 @@ def transitions_statement(stages: Sequence[str], limit: Callable[[str], timedelt
 
 
 async def rep_transitions(session: AsyncSession, stages: Sequence[str], limit: Callable[[str], timedelta],
-                          weeks: Sequence[Window]) -> dict[int, list[Transitions]]:
+                          weeks: Sequence[Window], owners: Collection[int] | None = None
+                          ) -> dict[int, list[Transitions]]:
     """R12 per rep (opportunity owner) for each week window [start, end): see the module docstring."""
     if not weeks or len(stages) < 2:
         return {}
     order = {stage: i for i, stage in enumerate(stages)}
-    rows = (await session.execute(transitions_statement(stages, limit, weeks))).all()
+    rows = (await session.execute(transitions_statement(stages, limit, weeks, owners))).all()
     out: dict[int, list[Transitions]] = {}
     for owner_id, stage, *counts in sorted(rows, key=lambda r: (r[0], order[r[1]])):
         for i in range(len(weeks)):

@@ -76,3 +76,34 @@ async def test_golden_rate_per_day_and_team(company: Any) -> None:
     assert "| 8 | 4 | 50% ⚠️ |" in mine
     everyone = await ask(b, "yunying", "4小时率")
     assert "| 16 | 8 | 50% ⚠️ |" in everyone and "**按团队（近 7 天）**" in everyone
+
+
+async def test_transition_rates_per_stage_and_rep(company: Any, db: Database) -> None:
+    """R12 / R20: last week every rep had one deal past 异议处理's limit that did not move (0/1 each); 李四
+    also moved a deal out of 方案呈现 after its deadline (1/1)."""
+    from datetime import datetime, timedelta
+
+    from bot.clock import SHANGHAI
+    from store.models import Customer, Opportunity, StageMove
+
+    b, co = company
+    created = datetime(2026, 11, 25, 10, tzinfo=SHANGHAI)
+    moved = datetime(2026, 11, 29, 12, tzinfo=SHANGHAI)
+    async with db.transaction() as s:
+        customer = Customer(name="李四的新客户", owner_id=co.ids["lisi"], created_at=created)
+        s.add(customer)
+        await s.flush()
+        opp = Opportunity(name="推进中的项目", customer_id=customer.id, owner_id=co.ids["lisi"], stage="异议处理",
+                          stage_entered_at=moved, last_progress_at=moved, created_at=created)
+        s.add(opp)
+        await s.flush()
+        s.add(StageMove(opportunity_id=opp.id, from_stage="方案呈现", to_stage="异议处理", at=moved,
+                        actor_id=co.ids["lisi"], forced=False))
+    reply = await ask(b, "wangjl", "跃迁率")
+    print(reply)
+    assert reply.startswith("**阶段跃迁率 · 我的团队**（目标 65%")
+    assert "| 方案呈现 | 100% 1/1 | — |" in reply
+    assert "| 异议处理 | 0% ⚠️ 0/4 | — |" in reply
+    assert "| 合计 | 20% ⚠️ 1/5 | — |" in reply
+    assert "| 李四 | 50% ⚠️ 1/2 |" in reply and "孙七" not in reply
+    assert "是给主管和销售运营看的" in await ask(b, "lisi", "跃迁率")
