@@ -469,7 +469,8 @@ class Notice(Base):
     """A rule's message to one person (R1–R17): written with its escalation, held until working hours
     (R18), then sent by jobs/notices.py — cards one by one, texts due together as one digest per person.
 
-    status: pending -> sent (outbox_id names the outbox row that carried it).
+    status: pending -> sent (outbox_id names the outbox row that carried it), withdrawn (its subject was fixed
+    while it waited), or dead (a recipient the outbox cannot hold: logged, never sent).
     """
 
     __tablename__ = "notices"
@@ -539,3 +540,59 @@ class SweepPeriod(Base):
     rule: Mapped[str] = mapped_column(String(8))
     period: Mapped[str] = mapped_column(String(32))
     done_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- R9 process health score, R11 exemptions
+
+
+class ActivityAttachment(Base):
+    """A file that documents an activity (R9 completeness: an activity of a kind in `[score] attachment_kinds`,
+    e.g. "doc", needs one). Key actions hold theirs on the key action row; activities link here."""
+
+    __tablename__ = "activity_attachments"
+    __table_args__ = (UniqueConstraint("activity_id", "attachment_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+
+
+class WeeklyScore(Base):
+    """R9: one rep's process health score for one week (Asia/Shanghai ISO week), with the counts behind it so
+    "我的过程分" can explain it. Recomputed in place (unique per user and week) by store/repos/scores.py."""
+
+    __tablename__ = "weekly_scores"
+    __table_args__ = (UniqueConstraint("user_id", "week"), Index("ix_weekly_scores_week", "week"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    week: Mapped[str] = mapped_column(String(10))  # "2026-W49"
+    week_start: Mapped[date]  # its Monday
+    due: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    need_attachment: Mapped[int] = mapped_column(Integer)
+    with_attachment: Mapped[int] = mapped_column(Integer)
+    completion: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    timeliness: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    completeness: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    score: Mapped[Decimal] = mapped_column(Numeric(4, 1, asdecimal=True))
+    computed_at: Mapped[datetime]
+
+
+class Exemption(Base):
+    """R11: a rep's exemption from up to 3 non-core fields for one week (the week it applies to)."""
+
+    __tablename__ = "exemptions"
+    __table_args__ = (UniqueConstraint("user_id", "week"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    week: Mapped[str] = mapped_column(String(10))  # "2026-W50"
+    week_start: Mapped[date]
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    granted_at: Mapped[datetime]
+
+
+# R9: the weekly aggregation reads one week of key actions (by due_at, or by created_at when due_at is empty)
+# and one week of the attachment kinds' activities through these, for all reps at once.
+Index("ix_key_actions_due_created", KeyAction.due_at, KeyAction.created_at)
+Index("ix_activities_kind_time", Activity.kind, Activity.occurred_at)
