@@ -24,6 +24,7 @@ from bot.config_defaults import (
     DEFAULT_TALK_TRACKS,
 )
 from bot.rules.rebate.policy import RebateSettings, parse_rebate
+from bot.rules.score import ScoreSettings, parse_score_settings
 
 # Secrets may come from the environment instead of the file (checked after the file is read).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -229,7 +230,10 @@ class ViewsSettings:
 
 # Sections richer than flat keys (nested tables, formulas): parsed by their own pure module, whose errors
 # name the key path; `load` adds the file's line.
-CUSTOM_SECTIONS: dict[str, Callable[[Any], Any]] = {"rebate": parse_rebate}
+CUSTOM_SECTIONS: dict[str, Callable[[Any], Any]] = {
+    "rebate": parse_rebate,
+    "score": lambda raw: parse_score_settings(raw or {}),
+}
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     views: ViewsSettings = field(default_factory=ViewsSettings)
     rebate: RebateSettings = field(default_factory=lambda: parse_rebate(None))
+    score: ScoreSettings = field(default_factory=lambda: parse_score_settings({}))
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Settings:
         """A copy with some keys replaced (tests and the demo use it)."""

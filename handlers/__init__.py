@@ -18,12 +18,13 @@ def build_router() -> Router:
         notes,
         pipeline,
         rebate,
+        score,
         stages,
         standup,
         workorders,
     )
 
-    modules = (rebate, manager, checkin, notes, stages, keyactions, pipeline, standup, cards, workorders)
+    modules = (rebate, score, manager, checkin, notes, stages, keyactions, pipeline, standup, cards, workorders)
     flows = Router(name="flows")
     # A flow's answers to its own pending question come before any intent (a reply "见完了，客户认可"
     # to "结论？" is the conclusion, not a new check-in); leading commands still leave the flow

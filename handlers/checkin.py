@@ -34,6 +34,7 @@ from handlers.common import (
     too_long,
 )
 from store.models import Activity, Customer, FollowUpTask
+from store.repos.scores import active_for
 
 FLOW = "checkin"
 ASK_DURATION = "这次拜访大概多长时间？（例如：1小时、45分钟、一个半小时）"
@@ -51,6 +52,7 @@ ARRIVED_AGAIN = "你在 {time} 已经签到「{customer}」了。结束后发「
 WEEKDAYS = "一二三四五六日"
 SKIP_WORDS = ("跳过", "不用", "不发", "skip", "没有", "无", "不方便")
 SKIP_SET = frozenset(SKIP_WORDS)
+NO_DURATION = "时长免填"  # R11
 LABEL_MAX = 200  # activities.location_label
 
 router = Router(name=FLOW, help=(
@@ -198,7 +200,8 @@ async def _advance(ctx: Context, data: dict[str, Any]) -> Reply:
         question, ids = await question_for(ctx, None)
         ctx.state.set(FLOW, Step.CUSTOMER, **data, candidates=ids)
         return Text(question)
-    if "duration" not in data:
+    exempt = await _exempt(ctx)
+    if "duration" not in data and "duration" not in exempt:
         ctx.state.set(FLOW, Step.DURATION, **data)
         return Text(ASK_DURATION)
     if not data.get("conclusion"):
@@ -206,12 +209,21 @@ async def _advance(ctx: Context, data: dict[str, Any]) -> Reply:
         return Text(ASK_CONCLUSION)
     if "location" not in data and not data.get("location_skipped"):
         loc = await _recent_location(ctx)
+        if loc is None and "location" in exempt:
+            loc = {}  # R11: exempt this week — recorded without one, not asked
         if loc is None:
             ctx.state.set(FLOW, Step.LOCATION, **data)
             return Text(ASK_LOCATION)
         data["location"] = loc
     ctx.state.clear()
     return await _record(ctx, data)
+
+
+async def _exempt(ctx: Context) -> frozenset[str]:
+    """R11: the non-core fields this rep need not give this week (never the customer or the conclusion)."""
+    assert ctx.user is not None
+    row = await active_for(ctx.session, ctx.user.id, ctx.now)
+    return frozenset(row.fields) if row is not None else frozenset()
 
 
 async def _recent_location(ctx: Context) -> dict[str, Any] | None:
@@ -231,7 +243,7 @@ async def _record(ctx: Context, data: dict[str, Any]) -> Reply:
         ctx.state.set(FLOW, Step.CUSTOMER, **data, candidates=ids)
         return Text(question)
     reported_at = datetime.fromisoformat(data["reported_at"])
-    minutes = int(data["duration"])
+    minutes = int(data["duration"]) if data.get("duration") is not None else None  # None: R11 exempt
     loc = data.get("location") or {}
     activity: Activity | None = None
     if data.get("open_visit_id"):
@@ -242,7 +254,7 @@ async def _record(ctx: Context, data: dict[str, Any]) -> Reply:
         opp = await opportunity_for(ctx, customer.id)
         activity = await ctx.repos.activities.add(Activity(
             kind="visit", user_id=ctx.user.id, customer_id=customer.id, opportunity_id=opp.id if opp else None,
-            occurred_at=reported_at - timedelta(minutes=minutes), source=_source(ctx), source_ref=data["ref"],
+            occurred_at=reported_at - timedelta(minutes=minutes or 0), source=_source(ctx), source_ref=data["ref"],
             created_at=ctx.now, status="open",
         ))
     activity.status, activity.duration_minutes, activity.updated_at = "done", minutes, ctx.now
@@ -263,7 +275,8 @@ async def _record(ctx: Context, data: dict[str, Any]) -> Reply:
     await after_activity(ctx, activity, customer, data["conclusion"])
     place = loc.get("label") or (f"{loc['lat']:.4f},{loc['lng']:.4f}" if loc.get("lat") is not None else NO_PLACE)
     who = DONE_CONTACT.format(contact=activity.contact) if activity.contact else ""
-    return Text(DONE.format(customer=customer.name + who, duration=minutes_label(minutes), place=place,
+    return Text(DONE.format(customer=customer.name + who, duration=minutes_label(minutes) if minutes else NO_DURATION,
+                            place=place,
                             conclusion=data["conclusion"]) + task_line)
 
 

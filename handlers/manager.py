@@ -64,7 +64,7 @@ GOLDEN = r"^(?:黄金)?(?:4|四)\s*小时(?:响应)?率?(?:\s+(?P<target>\S.*?))
 TRANSITIONS = r"^(?:阶段)?(?:跃迁|转化|推进)(?:成功)?率(?:\s+(?P<target>\S.*?))?" + END
 
 
-async def _scope(ctx: Context, what: str, target: str | None) -> Scope | Reply:
+async def team_scope(ctx: Context, what: str, target: str | None) -> Scope | Reply:
     """The viewer's scope for a team view, or the refusal / not-found reply."""
     assert ctx.user is not None
     org = OrgRepo(ctx.session)
@@ -86,7 +86,7 @@ def _key(scope: Scope) -> tuple[object, ...]:
 @router.handle(Regex(FUNNEL))
 async def funnel(ctx: Context, target: str | None = None) -> Reply:
     """R20: stage distribution (count and amount) of the scope, R10 signings this month, and one level down."""
-    scope = await _scope(ctx, "漏斗", target)
+    scope = await team_scope(ctx, "漏斗", target)
     if not isinstance(scope, Scope):
         return scope
 
@@ -149,7 +149,7 @@ def _month(now: datetime) -> tuple[datetime, datetime]:
 @router.handle(Regex(GOLDEN))
 async def golden(ctx: Context, target: str | None = None) -> Reply:
     """R2 / R20: the golden-4-hour rate of the scope per day (last 7 days) and per team or rep."""
-    scope = await _scope(ctx, "4小时率", target)
+    scope = await team_scope(ctx, "4小时率", target)
     if not isinstance(scope, Scope):
         return scope
     m = ctx.settings.metrics
@@ -194,7 +194,7 @@ def _rate(rate: Rate, target: float) -> str:
 @router.handle(Regex(TRANSITIONS))
 async def transition_rates(ctx: Context, target: str | None = None) -> Reply:
     """R12 / R20: per stage, moved / due for the last two complete weeks, and the last week per team or rep."""
-    scope = await _scope(ctx, "跃迁率", target)
+    scope = await team_scope(ctx, "跃迁率", target)
     if not isinstance(scope, Scope):
         return scope
     settings = ctx.settings

@@ -33,7 +33,7 @@ async def run_sync_org(deps: Deps, now: datetime, *, force: bool = False) -> int
 
 
 def registry() -> dict[str, JobFn]:
-    from jobs.sweeps.runner import run_all, run_notices, sweeps, weekly
+    from jobs.sweeps.runner import daily, run_all, run_notices, sweeps, weekly
 
     jobs: dict[str, JobFn] = {
         "outbox": run_outbox,
@@ -44,6 +44,7 @@ def registry() -> dict[str, JobFn]:
         "notices": run_notices,
         **sweeps(),  # each rule on its own: r1-leads, …
         **weekly(),  # r12-coaching, r13-depth
+        **daily(),  # r9-scores
     }
     # Jobs that change what views show clear the view cache when they finish (R20); the outbox sender and
     # inbox recovery do not (recovered messages clear it through the dispatcher).

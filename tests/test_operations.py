@@ -48,7 +48,7 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     scheduler = build_scheduler(deps)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"outbox", "sync-org", "media-fetch", "sweeps", "r16-standup-prompt", "r16-standup-table",
-                         "r12-coaching", "r13-depth"}
+                         "r12-coaching", "r13-depth", "r9-scores"}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True and job.max_instances == 1
     assert str(jobs["sync-org"].trigger) == "cron[hour='2', minute='30']"
@@ -56,6 +56,7 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     # R16: the Monday stand-up on its own cron ([rules] standup_weekday, standup_prompt_at, standup_table_at)
     assert str(jobs["r16-standup-prompt"].trigger) == "cron[day_of_week='mon', hour='9', minute='0']"
     assert str(jobs["r16-standup-table"].trigger) == "cron[day_of_week='mon', hour='10', minute='0']"
+    assert str(jobs["r9-scores"].trigger) == "cron[hour='6', minute='0']"  # R9 daily at [metrics] weekly_at
 
 
 async def test_scheduled_job_runs_are_counted_and_errors_contained(db_url: str, db, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]

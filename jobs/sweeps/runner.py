@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.deps import Deps
 from jobs.notices import send_due_notices
-from jobs.sweeps import coaching, conflicts, depth, golden, leads, receivables, stale, stalls, standup
+from jobs.sweeps import coaching, conflicts, depth, golden, leads, receivables, scores, stale, stalls, standup
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ def weekly() -> dict[str, SweepFn]:
     on 1,000,000 opportunities), so each runs on its own weekly cron (jobs/scheduler.py), never inside the
     every-minute `sweeps` job, whose rules it would delay."""
     return {"r12-coaching": coaching.run, "r13-depth": depth.run}
+
+
+def daily() -> dict[str, SweepFn]:
+    """R9: the process health scores (all reps, set-based: about a second for 10,000 reps) once a day."""
+    return {"r9-scores": scores.run}
 
 
 async def run_notices(deps: Deps, now: datetime) -> int:

@@ -17,7 +17,7 @@ from tests.harness import Bot, running_bot
 @pytest.fixture
 async def company(db_url: str, db: Database, clock: SettableClock) -> AsyncIterator[tuple[Bot, Company]]:
     co = await seed_company(db, clock)
-    async with running_bot(db_url, clock, overrides=ORG) as b:
+    async with running_bot(db_url, clock, run_sender=False, overrides=ORG) as b:
         yield b, co
 
 
@@ -81,7 +81,7 @@ async def test_golden_rate_per_day_and_team(company: Any) -> None:
 async def test_transition_rates_per_stage_and_rep(company: Any, db: Database) -> None:
     """R12 / R20: last week every rep had one deal past 异议处理's limit that did not move (0/1 each); 李四
     also moved a deal out of 方案呈现 after its deadline (1/1)."""
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from bot.clock import SHANGHAI
     from store.models import Customer, Opportunity, StageMove

@@ -75,7 +75,7 @@ async def seed(db: Database, clock: SettableClock) -> dict[str, int]:
 @pytest.fixture
 async def bot(db_url: str, db: Database, clock: SettableClock) -> AsyncIterator[tuple[Bot, dict[str, int]]]:
     ids = await seed(db, clock)
-    async with running_bot(db_url, clock, overrides=ORG) as b:
+    async with running_bot(db_url, clock, run_sender=False, overrides=ORG) as b:
         yield b, ids
 
 
