@@ -1,6 +1,7 @@
 """A company of 12 for the view and access tests (R8, R9, R20): region 华东 with two teams, each with a
 manager and four reps, plus finance and sales ops. Every rep has customers, open deals in several stages,
-leads, a signed contract with a partial payment; one rep per team has an R7 freeze."""
+leads, a signed contract with a partial payment; one rep per team has an R7 freeze and a ¥500,000 contract
+signed without legal approval (R10: it must count nowhere)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,9 @@ async def seed_company(db: Database, clock: SettableClock) -> Company:
                 await s.flush()
                 s.add(Payment(contract_id=contract.id, amount=Decimal(20000), received_at=signed + timedelta(days=2),
                               created_at=now))
-                if r == 0:
+                if r == 0:  # R10: signed without legal approval counts nowhere (not in 本月新签, not in rebates)
+                    s.add(Contract(customer_id=customer.id, owner_id=rep.id, amount=Decimal(500000), status="signed",
+                                   legal_approved_at=None, signed_at=signed, created_at=now))
                     s.add(BonusFreeze(user_id=rep.id, contract_id=contract.id, month=now.strftime("%Y-%m"),
                                       reason=f"{cname} 回款逾期", created_at=now))
                 for n in range(2):
