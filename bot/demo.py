@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.clock import SHANGHAI, SettableClock
 from bot.config import Settings, from_mapping
+from bot.demo_money import play_money
 from bot.demo_week import play_week
 from bot.deps import DEPS, Deps
 from bot.devtools.fake_wecom import FakeWeCom
@@ -196,6 +198,13 @@ async def run_demo(keep: bool = False) -> int:
                             raise RuntimeError(f"callback answered {resp.status}")
 
                 await play_week(deps, fake, wire, clock, names, post, _print_bubble_kw)
+
+                async def put_json(kind: str, body: Any) -> int:
+                    async with http.put(f"http://{host}:{port}/api/v1/{kind}", json=body,
+                                        headers={"Authorization": f"Bearer {settings.api.token}"}) as resp:
+                        return resp.status
+
+                await play_money(deps, fake, wire, clock, names, post, put_json, _print_bubble_kw)
             inbox = deps.metrics.total("salesbot_inbound_total")
             dups = deps.metrics.total("salesbot_inbound_duplicates_total")
             print(f"—— 共收到 {int(inbox)} 条消息，去重 {int(dups)} 条重发；"

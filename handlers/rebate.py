@@ -111,7 +111,7 @@ def render_summary(s: RepSummary, template: Template) -> str:
     if s.pending:
         lines.append(PENDING.format(amount=money(s.pending)))
     for part in s.frozen:
-        causes = "；".join(f"{c.label} {c.reason}" for c in part.causes)
+        causes = "；".join(c.reason if c.label in c.reason else f"{c.label} {c.reason}" for c in part.causes)
         lines.append(FROZEN.format(amount=money(part.amount), month=part.month, causes=causes))
     if s.receivables:
         lines.append(RECEIVABLE.format(amount=money(s.receivables)))

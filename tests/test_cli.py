@@ -111,6 +111,13 @@ async def test_demo_runs_end_to_end() -> None:
     # Issue 4: the week fast-forwarded: a stall card and its button press, nudges, the stand-up table.
     assert "[卡片] 商机停滞" in out and "[点击卡片按钮]" in out and "次卡片更新" in out
     assert "仍未分配" in out and "没有跟进记录" in out and "周会汇总" in out
+    # Issue 5: 我的返点 before and after a payment through the API, the frozen bonus, 我的过程分, a manager's
+    # 团队健康度 and 漏斗 华东, and a rep refused the funnel.
+    money = out[out.index("钱和过程"):]
+    assert money.count("**我的返点 · IT 服务") == 2 and "累计 ¥4,250.00" in money and "累计 ¥12,000.00" in money
+    assert "🧊 冻结 ¥1,250.00" in money and "大单快回款" in money and "（HTTP 200）" in money
+    assert "**我的过程分 · " in money and "**提分建议**" in money
+    assert "**团队健康度 · 我的团队" in money and "**漏斗 · 华东**" in money and "是给主管和销售运营看的" in money
 
 
 async def test_serve_starts_upgrades_and_answers(tmp_path: Path, clock: SettableClock) -> None:
