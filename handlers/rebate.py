@@ -71,7 +71,15 @@ async def _viewer(ctx: Context) -> Viewer:
 
 
 async def _summary(ctx: Context, user_id: int) -> RepSummary:
-    book = await ContractRepo(ctx.session).book(user_id)
+    """R8 at ctx.now; the rep's contracts are read once per rebate version (kept in the view cache's books)."""
+    repo = ContractRepo(ctx.session)
+    books = ctx.views.books if ctx.views is not None else None
+    version = await repo.version(user_id)
+    book = books.get(user_id, version) if books is not None else None
+    if book is None:
+        book = await repo.book(user_id)  # read after the version: at least as new as the version says
+        if books is not None:
+            books.put(user_id, version, book)
     return summarize(ctx.settings.rebate, user_id, book.contracts, book.payments, book.freezes, ctx.now)
 
 

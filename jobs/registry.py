@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.deps import Deps
 from jobs.media_fetch import run as run_media_fetch
+from jobs.prune import run as run_prune
 from jobs.sync_org import WeComDirectory, sync_org
 
 JobFn = Callable[[Deps, datetime], Awaitable[int]]
@@ -45,10 +46,12 @@ def registry() -> dict[str, JobFn]:
         **sweeps(),  # each rule on its own: r1-leads, …
         **weekly(),  # r12-coaching, r13-depth
         **daily(),  # r9-scores
+        "prune": run_prune,  # old rebate change rows
     }
     # Jobs that change what views show clear the view cache when they finish (R20); the outbox sender and
     # inbox recovery do not (recovered messages clear it through the dispatcher).
-    return {name: fn if name in ("outbox", "inbox-recovery") else _clears_views(fn) for name, fn in jobs.items()}
+    return {name: fn if name in ("outbox", "inbox-recovery", "prune") else _clears_views(fn)
+            for name, fn in jobs.items()}
 
 
 def _clears_views(fn: JobFn) -> JobFn:

@@ -66,9 +66,9 @@ def build_scheduler(deps: Deps) -> AsyncIOScheduler:
             ("r16-standup-prompt", s.rules.standup_prompt_at), ("r16-standup-table", s.rules.standup_table_at))),
         # R12/R13: the week's measures, Monday early, each its own job (jobs/sweeps/runner.py weekly()).
         *((name, _weekly(1, s.metrics.weekly_at)) for name in ("r12-coaching", "r13-depth")),
-        # R9: scores every day at the same hour (last week's final, this week's so far).
-        ("r9-scores", {"trigger": "cron", "hour": int(s.metrics.weekly_at[:2]),
-                       "minute": int(s.metrics.weekly_at[3:5])}),
+        # R9: scores every day at the same hour (last week's final, this week's so far); housekeeping with it.
+        *((name, {"trigger": "cron", "hour": int(s.metrics.weekly_at[:2]), "minute": int(s.metrics.weekly_at[3:5])})
+          for name in ("r9-scores", "prune")),
     ]
     for name, trigger in jobs:
         scheduler.add_job(run_job, args=[deps, name], id=name, replace_existing=True, **trigger, **JOB_OPTIONS)

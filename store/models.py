@@ -596,3 +596,16 @@ class Exemption(Base):
 # and one week of the attachment kinds' activities through these, for all reps at once.
 Index("ix_key_actions_due_created", KeyAction.due_at, KeyAction.created_at)
 Index("ix_activities_kind_time", Activity.kind, Activity.occurred_at)
+
+
+class RebateChange(Base):
+    """R8: one change to a rep's rebate inputs — a contract, a payment, a bonus freeze, or a customer of their
+    contracts inserted, updated or deleted. Written by database triggers (migration 0006), so every writer is
+    covered (the app, the importer, the API, an admin's SQL); append-only, so concurrent writers never wait on
+    each other. A rep's version is their newest row's id: 我的返点 keeps a rep's contracts in memory per version
+    (bot/views/cache.py) instead of reading 10,000 rows per question. Old rows are pruned daily."""
+
+    __tablename__ = "rebate_changes"
+    __table_args__ = (Index("ix_rebate_changes_user_id_id", "user_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)

@@ -56,7 +56,7 @@ async def test_db_upgrade(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.toml", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     code, out, err = await run("--config", str(cfg), "db", "upgrade", env={"SALESBOT_WECOM_SECRET": SECRET})
     assert code == 0, err
-    assert "0005" in out
+    assert "0006" in out
 
 
 async def test_bad_config_names_the_key(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_scheduler_jobs_never_skip_a_missed_run(tmp_path) -> None:  # type: igno
     scheduler = build_scheduler(deps)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"outbox", "sync-org", "media-fetch", "sweeps", "r16-standup-prompt", "r16-standup-table",
-                         "r12-coaching", "r13-depth", "r9-scores"}
+                         "r12-coaching", "r13-depth", "r9-scores", "prune"}
     for job in jobs.values():
         assert job.misfire_grace_time is None and job.coalesce is True and job.max_instances == 1
     assert str(jobs["sync-org"].trigger) == "cron[hour='2', minute='30']"

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from store.repos.contracts import RebateBook
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class ViewCache:
@@ -24,6 +28,9 @@ class ViewCache:
         self.generation = 0
         self.hits = 0
         self.misses = 0
+        # R8: reps' contracts per rebate version; a write does not clear them (the version tells)
+        self.books: VersionedCache[RebateBook] = VersionedCache(
+            lambda book: len(book.contracts) + len(book.payments) + len(book.freezes))
 
     def invalidate(self) -> None:
         """Something was written: every cached view may be stale."""
@@ -49,3 +56,38 @@ class ViewCache:
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
         return value
+
+
+class VersionedCache(Generic[V]):
+    """Values kept per key and version (R8: a rep's contracts per rebate version, store/repos/contracts.py): a
+    value is served only for the version it was read at, so it is never stale whichever process wrote; the
+    least recently used go first once the cached items (`size` of each value) pass `max_items`."""
+
+    def __init__(self, size: Callable[[V], int], *, max_items: int = 300_000) -> None:
+        self._size, self._max = size, max_items
+        self._entries: OrderedDict[Hashable, tuple[int, V, int]] = OrderedDict()
+        self._items = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, version: int) -> V | None:
+        found = self._entries.get(key)
+        if found is None or found[0] != version:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return found[1]
+
+    def put(self, key: Hashable, version: int, value: V) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._items -= old[2]
+        size = self._size(value)
+        if size > self._max:
+            return  # one value larger than the whole cache: not kept
+        self._entries[key] = (version, value, size)
+        self._items += size
+        while self._items > self._max:
+            _, (_, _, dropped) = self._entries.popitem(last=False)
+            self._items -= dropped

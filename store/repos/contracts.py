@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.rebate import ContractFacts, FreezeFacts, PaymentFacts
-from store.models import BonusFreeze, Contract, Customer, Payment, User
+from store.models import BonusFreeze, Contract, Customer, Payment, RebateChange, User
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,17 @@ class ContractRepo:
             )).all()
         ]
         return RebateBook(contracts, payments, freezes)
+
+    async def version(self, owner_id: int) -> int:
+        """R8: the rep's rebate inputs' version (their newest RebateChange, written by triggers; 0: none yet)."""
+        found = await self._s.scalar(select(func.max(RebateChange.id)).where(RebateChange.user_id == owner_id))
+        return int(found or 0)
+
+    async def prune_changes(self) -> int:
+        """Keep only each rep's newest change row (the version); returns rows deleted."""
+        newest = select(func.max(RebateChange.id)).group_by(RebateChange.user_id)
+        result = await self._s.execute(delete(RebateChange).where(RebateChange.id.not_in(newest)))
+        return int(cast(CursorResult[Any], result).rowcount or 0)
 
     async def active_freezes(self, owner_ids: Sequence[int] | None = None) -> list[tuple[BonusFreeze, str, str]]:
         """R7 freezes not yet released, with the owner's and the customer's names (for finance)."""

@@ -19,7 +19,7 @@ async def test_migrations_match_models(db: Database) -> None:
 
     async with db.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
-    assert await current_revision(db.engine) == "0005"
+    assert await current_revision(db.engine) == "0006"
 
 
 async def test_sqlite_batch_migration_keeps_child_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,69 @@
+"""R8: every write to a rep's rebate inputs moves their version — through the ORM, raw SQL, an update, a delete,
+a customer's industry, a reassigned contract — so 我的返点 may keep a rep's contracts in memory per version."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import pairwise
+
+from sqlalchemy import func, select, text
+
+from bot.clock import SettableClock
+from store.db import Database
+from store.models import BonusFreeze, Contract, Customer, Payment, RebateChange, User
+from store.repos.contracts import ContractRepo
+
+
+async def test_every_write_moves_the_owner_version(db: Database, clock: SettableClock) -> None:
+    now = clock.now()
+    async with db.transaction() as s:
+        a = User(name="甲", wecom_userid="a", created_at=now)
+        b = User(name="乙", wecom_userid="b", created_at=now)
+        s.add_all([a, b])
+        await s.flush()
+        customer = Customer(name="客户", owner_id=a.id, industry="IT服务", created_at=now)
+        s.add(customer)
+        await s.flush()
+    versions: list[tuple[int, int]] = []
+
+    async def snap() -> tuple[int, int]:
+        async with db.sessions() as s:
+            repo = ContractRepo(s)
+            return await repo.version(a.id), await repo.version(b.id)
+
+    versions.append(await snap())
+    assert versions[-1] == (0, 0)
+    async with db.transaction() as s:
+        contract = Contract(customer_id=customer.id, owner_id=a.id, amount=Decimal(1000), status="signed",
+                            legal_approved_at=now, signed_at=now, created_at=now)
+        s.add(contract)
+        await s.flush()
+        contract_id = contract.id
+    writes = [
+        lambda s: s.add(Payment(contract_id=contract_id, amount=Decimal(10), received_at=now, created_at=now)),
+        lambda s: s.execute(text("UPDATE payments SET amount = 20 WHERE contract_id = :c"), {"c": contract_id}),
+        lambda s: s.execute(text("UPDATE customers SET industry = '零售门店' WHERE id = :c"), {"c": customer.id}),
+        lambda s: s.add(BonusFreeze(user_id=a.id, contract_id=contract_id, month="2026-11", reason="R7",
+                                    created_at=now)),
+        lambda s: s.execute(text("DELETE FROM payments WHERE contract_id = :c"), {"c": contract_id}),
+    ]
+    versions.append(await snap())
+    for write in writes:
+        async with db.transaction() as s:
+            result = write(s)
+            if result is not None and hasattr(result, "__await__"):
+                await result
+        versions.append(await snap())
+    a_versions = [v for v, _ in versions]
+    assert all(later > earlier for earlier, later in pairwise(a_versions))
+    assert all(v == 0 for _, v in versions)  # 乙 untouched
+    async with db.transaction() as s:  # reassigned: both reps' versions move
+        await s.execute(text("UPDATE contracts SET owner_id = :b WHERE id = :c"), {"b": b.id, "c": contract_id})
+    moved = await snap()
+    assert moved[0] > a_versions[-1] and moved[1] > 0
+    async with db.transaction() as s:
+        deleted = await ContractRepo(s).prune_changes()
+        assert deleted > 0
+    assert await snap() == moved  # pruning keeps each rep's newest row: versions unchanged
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(RebateChange)) == 2
