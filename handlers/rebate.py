@@ -18,7 +18,7 @@ from bot.rules.access import View, Viewer
 from bot.rules.rebate import RepSummary, Template, progress_bar, summarize
 from bot.views.tables import money, table
 from store.models import AuditLog, User
-from store.repos.contracts import ContractRepo
+from store.repos.contracts import ContractRepo, Version
 from store.repos.org import OrgRepo
 
 TITLE = "**我的返点 · {template} · {period}**"
@@ -71,13 +71,21 @@ async def _viewer(ctx: Context) -> Viewer:
 
 
 async def _summary(ctx: Context, user_id: int) -> RepSummary:
-    """R8 at ctx.now; the rep's contracts are read once per rebate version (kept in the view cache's books)."""
+    """R8 at ctx.now. The rep's contracts stay in memory per rebate version (the view cache's books); when the
+    version moved, only the contracts named by the changes are read again (all of them when unsure)."""
     repo = ContractRepo(ctx.session)
     books = ctx.views.books if ctx.views is not None else None
     version = await repo.version(user_id)
-    book = books.get(user_id, version) if books is not None else None
-    if book is None:
-        book = await repo.book(user_id)  # read after the version: at least as new as the version says
+    held = books.entry(user_id) if books is not None else None
+    if held is not None and held[0] == version:
+        book = held[1]
+    else:  # read after the version: at least as new as the version says
+        changed = await repo.changed_since(user_id, held[0], version) if held is not None and isinstance(
+            held[0], Version) else None
+        if held is None or changed is None:
+            book = await repo.book(user_id)
+        else:
+            book = held[1].refreshed(changed, await repo.book(user_id, changed))
         if books is not None:
             books.put(user_id, version, book)
     return summarize(ctx.settings.rebate, user_id, book.contracts, book.payments, book.freezes, ctx.now)

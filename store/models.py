@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -603,9 +605,13 @@ class RebateChange(Base):
     contracts inserted, updated or deleted. Written by database triggers (migration 0006), so every writer is
     covered (the app, the importer, the API, an admin's SQL); append-only, so concurrent writers never wait on
     each other. A rep's version is their newest row's id: 我的返点 keeps a rep's contracts in memory per version
-    (bot/views/cache.py) instead of reading 10,000 rows per question. Old rows are pruned daily."""
+    (bot/views/cache.py) and, when the version moves, re-reads only the contracts named since, instead of
+    10,000 rows per question. Rows older than a day are pruned daily (each rep's newest is kept)."""
 
     __tablename__ = "rebate_changes"
     __table_args__ = (Index("ix_rebate_changes_user_id_id", "user_id", "id"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
+    contract_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # the contract concerned
+    # When (the database's clock, naive UTC): pruning keeps a day of history for readers catching up.
+    at: Mapped[datetime] = mapped_column(DateTime(), server_default=text("CURRENT_TIMESTAMP"))

@@ -65,21 +65,28 @@ class VersionedCache(Generic[V]):
 
     def __init__(self, size: Callable[[V], int], *, max_items: int = 300_000) -> None:
         self._size, self._max = size, max_items
-        self._entries: OrderedDict[Hashable, tuple[int, V, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Hashable, V, int]] = OrderedDict()
         self._items = 0
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable, version: int) -> V | None:
+    def entry(self, key: Hashable) -> tuple[Hashable, V] | None:
+        """The version and value held for `key`, whatever the version (a reader may refresh it)."""
         found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        return found[0], found[1]
+
+    def get(self, key: Hashable, version: Hashable) -> V | None:
+        found = self.entry(key)
         if found is None or found[0] != version:
             self.misses += 1
             return None
         self.hits += 1
-        self._entries.move_to_end(key)
         return found[1]
 
-    def put(self, key: Hashable, version: int, value: V) -> None:
+    def put(self, key: Hashable, version: Hashable, value: V) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._items -= old[2]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from bot.clock import SettableClock
 from store.db import Database
 from store.models import BonusFreeze, Contract, Customer, Payment, RebateChange, User
-from store.repos.contracts import ContractRepo
+from store.repos.contracts import ContractRepo, RebateBook
 
 
 async def test_every_write_moves_the_owner_version(db: Database, clock: SettableClock) -> None:
@@ -29,7 +29,7 @@ async def test_every_write_moves_the_owner_version(db: Database, clock: Settable
     async def snap() -> tuple[int, int]:
         async with db.sessions() as s:
             repo = ContractRepo(s)
-            return await repo.version(a.id), await repo.version(b.id)
+            return (await repo.version(a.id)).newest, (await repo.version(b.id)).newest
 
     versions.append(await snap())
     assert versions[-1] == (0, 0)
@@ -64,6 +64,52 @@ async def test_every_write_moves_the_owner_version(db: Database, clock: Settable
     async with db.transaction() as s:
         deleted = await ContractRepo(s).prune_changes()
         assert deleted > 0
-    assert await snap() == moved  # pruning keeps each rep's newest row: versions unchanged
+    assert await snap() == moved  # pruning keeps each rep's newest row
     async with db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(RebateChange)) == 2
+
+
+def _sorted(book: RebateBook) -> tuple[list[object], list[object], list[object]]:
+    return (sorted(book.contracts, key=lambda c: c.id), sorted(book.payments, key=repr),
+            sorted(book.freezes, key=repr))
+
+
+async def test_a_refresh_after_changes_equals_a_full_read(db: Database, clock: SettableClock) -> None:
+    """What 我的返点 keeps in memory, refreshed from the contracts the changes name, is the book a full read
+    gives — after new payments, a customer's new industry, a contract given away and one taken over."""
+    now = clock.now()
+    async with db.transaction() as s:
+        a = User(name="甲", wecom_userid="a", created_at=now)
+        b = User(name="乙", wecom_userid="b", created_at=now)
+        s.add_all([a, b])
+        await s.flush()
+        customers = [Customer(name=f"客户{i}", owner_id=a.id, industry="IT服务", created_at=now) for i in range(4)]
+        s.add_all(customers)
+        await s.flush()
+        contracts = [Contract(customer_id=c.id, owner_id=a.id if i < 3 else b.id, amount=Decimal(1000 + i),
+                              status="signed", legal_approved_at=now, signed_at=now, created_at=now)
+                     for i, c in enumerate(customers)]
+        s.add_all(contracts)
+        await s.flush()
+        s.add(Payment(contract_id=contracts[0].id, amount=Decimal(100), received_at=now, created_at=now))
+    async with db.sessions() as s:
+        repo = ContractRepo(s)
+        old_version, old_book = await repo.version(a.id), await repo.book(a.id)
+    async with db.transaction() as s:
+        s.add(Payment(contract_id=contracts[1].id, amount=Decimal(200), received_at=now, created_at=now))
+        await s.execute(text("UPDATE customers SET industry = '零售门店' WHERE id = :c"), {"c": customers[2].id})
+        await s.execute(text("UPDATE contracts SET owner_id = :b WHERE id = :c"), {"b": b.id, "c": contracts[0].id})
+        await s.execute(text("UPDATE contracts SET owner_id = :a WHERE id = :c"), {"a": a.id, "c": contracts[3].id})
+    async with db.sessions() as s:
+        repo = ContractRepo(s)
+        new_version = await repo.version(a.id)
+        changed = await repo.changed_since(a.id, old_version, new_version)
+        assert changed == {c.id for c in contracts}  # paid, customer changed, given away, taken over
+        refreshed = old_book.refreshed(changed, await repo.book(a.id, changed))
+        assert _sorted(refreshed) == _sorted(await repo.book(a.id))
+        assert {c.id for c in refreshed.contracts} == {contracts[1].id, contracts[2].id, contracts[3].id}
+    async with db.transaction() as s:
+        await ContractRepo(s).prune_changes()
+    async with db.sessions() as s:  # after pruning the history is gone: a full read, not a wrong refresh
+        repo = ContractRepo(s)
+        assert await repo.changed_since(a.id, new_version, await repo.version(a.id)) is None

@@ -16,17 +16,18 @@ depends_on = None
 
 # The reps a changed row concerns: SQL over the row (NEW / OLD; SQLite, per row) or over the statement's
 # transition table (PostgreSQL, per statement).
+# Each yields (the rep, the contract concerned): a reader holding a rep's contracts re-reads just those.
 SQLITE_OWNERS = {
-    "contracts": "SELECT {row}.owner_id",
-    "payments": "SELECT owner_id FROM contracts WHERE id = {row}.contract_id",
-    "bonus_freezes": "SELECT {row}.user_id",
-    "customers": "SELECT DISTINCT owner_id FROM contracts WHERE customer_id = {row}.id",
+    "contracts": "SELECT {row}.owner_id, {row}.id",
+    "payments": "SELECT owner_id, id FROM contracts WHERE id = {row}.contract_id",
+    "bonus_freezes": "SELECT {row}.user_id, {row}.contract_id",
+    "customers": "SELECT owner_id, id FROM contracts WHERE customer_id = {row}.id",
 }
 PG_OWNERS = {
-    "contracts": "SELECT owner_id FROM {rows}",
-    "payments": "SELECT c.owner_id FROM {rows} r JOIN contracts c ON c.id = r.contract_id",
-    "bonus_freezes": "SELECT user_id FROM {rows}",
-    "customers": "SELECT c.owner_id FROM {rows} r JOIN contracts c ON c.customer_id = r.id",
+    "contracts": "SELECT owner_id, id FROM {rows}",
+    "payments": "SELECT c.owner_id, c.id FROM {rows} r JOIN contracts c ON c.id = r.contract_id",
+    "bonus_freezes": "SELECT user_id, contract_id FROM {rows}",
+    "customers": "SELECT c.owner_id, c.id FROM {rows} r JOIN contracts c ON c.customer_id = r.id",
 }
 
 
@@ -34,6 +35,8 @@ def upgrade() -> None:
     op.create_table('rebate_changes',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('contract_id', sa.BigInteger(), nullable=True),
+    sa.Column('at', sa.DateTime(), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rebate_changes'))
     )
     op.create_index('ix_rebate_changes_user_id_id', 'rebate_changes', ['user_id', 'id'], unique=False)
@@ -46,8 +49,8 @@ def upgrade() -> None:
 def _sqlite_triggers() -> None:
     for table, owners in SQLITE_OWNERS.items():
         for event, rows in (("INSERT", ("NEW",)), ("UPDATE", ("NEW", "OLD")), ("DELETE", ("OLD",))):
-            body = " ".join(f"INSERT INTO rebate_changes (user_id) SELECT * FROM ({owners.format(row=row)}) "
-                            f"WHERE 1;" for row in rows)
+            body = " ".join(f"INSERT INTO rebate_changes (user_id, contract_id) SELECT * FROM "
+                            f"({owners.format(row=row)}) WHERE 1;" for row in rows)
             op.execute(f"CREATE TRIGGER trg_{table}_{event.lower()}_rebate AFTER {event} ON {table} "
                        f"FOR EACH ROW BEGIN {body} END")
 
@@ -62,7 +65,8 @@ def _pg_triggers() -> None:
             op.execute(f"""
                 CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO rebate_changes (user_id) SELECT DISTINCT o.owner FROM ({union}) AS o(owner)
+                    INSERT INTO rebate_changes (user_id, contract_id)
+                    SELECT DISTINCT o.owner, o.contract FROM ({union}) AS o(owner, contract)
                     WHERE o.owner IS NOT NULL;
                     RETURN NULL;
                 END $$""")
