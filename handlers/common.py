@@ -4,7 +4,7 @@ activity with its consequences (opportunity progress R5, ownership conflict R17)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -269,3 +269,17 @@ def minutes_label(minutes: int) -> str:
     if hours and rest:
         return f"{hours}小时{rest}分钟"
     return f"{hours}小时" if hours else f"{rest}分钟"
+
+
+# ---------------------------------------------------------------- views (R8, R9, R20)
+
+END = r"[\s?!。.~]*$"  # a view command's trailing punctuation (normalised: ？ → ?)
+
+
+async def cached(ctx: Context, key: tuple[object, ...], build: Callable[[], Awaitable[str]]) -> str:
+    """A view's text through the freshness cache (R20); marks the message read-only (its commit keeps the
+    cache)."""
+    ctx.read_only = True
+    if ctx.views is None:
+        return await build()
+    return await ctx.views.get(key, ctx.now, build)

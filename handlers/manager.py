@@ -30,7 +30,7 @@ from bot.rules.metrics import (
 )
 from bot.views.scope import Scope, resolve
 from bot.views.tables import money, percent, table
-from handlers.rebate import END, cached
+from handlers.common import END, cached
 from store.repos.org import OrgRepo
 from store.repos.transitions import rep_transitions
 from store.repos.views import Signed, StageCell, ViewRepo

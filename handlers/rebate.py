@@ -7,7 +7,6 @@ served from the view cache (R20 freshness) and recomputed after any write.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from bot.channels.base import Markdown, Reply, Text
@@ -17,6 +16,7 @@ from bot.dispatch.router import HelpEntry, Router
 from bot.rules.access import View, Viewer
 from bot.rules.rebate import RepSummary, Template, progress_bar, summarize
 from bot.views.tables import money, table
+from handlers.common import END, cached
 from store.models import AuditLog, User
 from store.repos.contracts import ContractRepo, Version
 from store.repos.org import OrgRepo
@@ -56,7 +56,6 @@ router = Router(name="rebate", help=(
     HelpEntry("逐个合同看返点怎么算的", "返点明细"),
 ))
 
-END = r"[\s?!。.~]*$"  # trailing punctuation (normalised: ？ → ?)
 MY = (r"^(?:(?:我的|我|查一?下|看看)?(?:返点|提成)(?:多少|有多少|是多少|进度|情况|怎么样了?|到哪了)?"
       r"|my\s+rebates?|rebate)" + END)
 DETAIL = r"^(?:我的)?(?:返点|提成)(?:明细|详情|清单|怎么算的?)" + END
@@ -89,15 +88,6 @@ async def _summary(ctx: Context, user_id: int) -> RepSummary:
         if books is not None:
             books.put(user_id, version, book)
     return summarize(ctx.settings.rebate, user_id, book.contracts, book.payments, book.freezes, ctx.now)
-
-
-async def cached(ctx: Context, key: tuple[object, ...], build: Callable[[], Awaitable[str]]) -> str:
-    """A view's text through the freshness cache (R20); marks the message read-only (its commit keeps the
-    cache)."""
-    ctx.read_only = True
-    if ctx.views is None:
-        return await build()
-    return await ctx.views.get(key, ctx.now, build)
 
 
 @router.handle(Regex(MY))

@@ -16,8 +16,8 @@ from bot.rules.metrics import last_complete_week, local_day, monday_of, week_lab
 from bot.rules.score import check_exemption_fields, what_to_fix
 from bot.views.scope import Scope
 from bot.views.tables import table
+from handlers.common import END, cached
 from handlers.manager import team_scope
-from handlers.rebate import END, cached
 from store.models import WeeklyScore
 from store.repos.scores import active_for, counts_of, eligible, for_user, grant, team_scores
 

@@ -74,6 +74,15 @@ class Bot:
         assert resp.status == 200, await resp.text()
         return resp
 
+    async def ask(self, userid: str, text: str) -> str:
+        """Send one text and return the one message it brought back to the sender (run_sender=False apps)."""
+        before = len(self.fake.delivered(userid))
+        await self.say(userid, text)
+        await self.settle()
+        got = self.texts(userid)[before:]
+        assert len(got) == 1, got
+        return got[0]
+
     async def settle(self) -> None:
         """Wait for background processing, then deliver what it queued (no sleeps: awaits tasks)."""
         await self.deps.drain()

@@ -21,18 +21,10 @@ async def company(db_url: str, db: Database, clock: SettableClock) -> AsyncItera
         yield b, co
 
 
-async def ask(bot: Bot, userid: str, text: str) -> str:
-    before = len(bot.fake.delivered(userid))
-    await bot.say(userid, text)
-    await bot.settle()
-    got = bot.texts(userid)[before:]
-    assert len(got) == 1, got
-    return got[0]
-
 
 async def test_funnel_of_my_team_by_rep(company: Any) -> None:
     b, _ = company
-    reply = await ask(b, "wangjl", "漏斗")
+    reply = await b.ask("wangjl", "漏斗")
     print(reply)
     lines = reply.splitlines()
     assert lines[0] == "**漏斗 · 我的团队**（进行中 12 个，¥31.2万）"
@@ -44,37 +36,37 @@ async def test_funnel_of_my_team_by_rep(company: Any) -> None:
 
 async def test_region_drills_down_to_teams_then_reps(company: Any) -> None:
     b, _ = company
-    region = await ask(b, "yunying", "漏斗 华东")
+    region = await b.ask("yunying", "漏斗 华东")
     assert region.startswith("**漏斗 · 华东**（进行中 24 个")
     assert "**按团队**" in region and "| 杭州二组 | 12 |" in region and "| 上海一组 | 12 |" in region
-    team = await ask(b, "yunying", "漏斗 杭州二组")
+    team = await b.ask("yunying", "漏斗 杭州二组")
     assert "**按销售**" in team and "孙七" in team and "张三" not in team
-    person = await ask(b, "yunying", "漏斗 孙七")
+    person = await b.ask("yunying", "漏斗 孙七")
     assert person.startswith("**漏斗 · 孙七**（进行中 3 个") and "按" not in person
 
 
 async def test_a_manager_cannot_look_into_another_team(company: Any) -> None:
     b, _ = company
     for target in ("杭州二组", "孙七", "华东", "不存在的组"):
-        assert await ask(b, "wangjl", f"漏斗 {target}") == (
+        assert await b.ask("wangjl", f"漏斗 {target}") == (
             f"没有找到你可以查看的「{target}」。可以发区域、团队或销售的名字，例如「漏斗 华东」。")
 
 
 async def test_a_rep_is_refused_politely(company: Any) -> None:
     b, _ = company
     for text in ("漏斗", "漏斗 华东", "4小时率"):
-        reply = await ask(b, "zhangsan", text)
+        reply = await b.ask("zhangsan", text)
         assert "是给主管和销售运营看的团队视图" in reply and "李四" not in reply
 
 
 async def test_golden_rate_per_day_and_team(company: Any) -> None:
     """R2: every rep has two leads yesterday, one contacted after 1 h (on time), one after 6 h (late)."""
     b, _ = company
-    mine = await ask(b, "wangjl", "4小时率")
+    mine = await b.ask("wangjl", "4小时率")
     print(mine)
     assert mine.startswith("**4小时响应率 · 我的团队**（目标 85%）")
     assert "| 8 | 4 | 50% ⚠️ |" in mine
-    everyone = await ask(b, "yunying", "4小时率")
+    everyone = await b.ask("yunying", "4小时率")
     assert "| 16 | 8 | 50% ⚠️ |" in everyone and "**按团队（近 7 天）**" in everyone
 
 
@@ -99,11 +91,11 @@ async def test_transition_rates_per_stage_and_rep(company: Any, db: Database) ->
         await s.flush()
         s.add(StageMove(opportunity_id=opp.id, from_stage="方案呈现", to_stage="异议处理", at=moved,
                         actor_id=co.ids["lisi"], forced=False))
-    reply = await ask(b, "wangjl", "跃迁率")
+    reply = await b.ask("wangjl", "跃迁率")
     print(reply)
     assert reply.startswith("**阶段跃迁率 · 我的团队**（目标 65%")
     assert "| 方案呈现 | 100% 1/1 | — |" in reply
     assert "| 异议处理 | 0% ⚠️ 0/4 | — |" in reply
     assert "| 合计 | 20% ⚠️ 1/5 | — |" in reply
     assert "| 李四 | 50% ⚠️ 1/2 |" in reply and "孙七" not in reply
-    assert "是给主管和销售运营看的" in await ask(b, "lisi", "跃迁率")
+    assert "是给主管和销售运营看的" in await b.ask("lisi", "跃迁率")

@@ -79,14 +79,6 @@ async def bot(db_url: str, db: Database, clock: SettableClock) -> AsyncIterator[
         yield b, ids
 
 
-async def ask(bot: Bot, userid: str, text: str) -> str:
-    before = len(bot.fake.delivered(userid))
-    await bot.say(userid, text)
-    await bot.settle()
-    got = bot.texts(userid)[before:]
-    assert len(got) == 1, got
-    return got[0]
-
 
 async def pay(bot: Bot, contract: str, amount: str, at: datetime, external: str) -> None:
     """A payment arrives through the JSON API (finance's system), as in production."""
@@ -101,7 +93,7 @@ async def test_my_rebate_before_and_after_a_payment(bot: Any) -> None:
     days the 大单快回款 rule applies to the whole contract, and the excess it adds in November is frozen by
     远光's overdue receivable (R7)."""
     b, _ = bot
-    before = await ask(b, "zhangsan", "我的返点")
+    before = await b.ask("zhangsan", "我的返点")
     assert before.splitlines()[:4] == [
         "**我的返点 · IT 服务 · 2026-11**",
         "本期合格签约 ¥10.0万，下一档 ¥30.0万（1.5%）",  # 星河 would have lifted it past ¥30万
@@ -114,7 +106,7 @@ async def test_my_rebate_before_and_after_a_payment(bot: Any) -> None:
     assert "💡 优先催收「华远科技」¥60,000.00：到账后多得 ¥1,400.00（满足 大单快回款）" in before
 
     await pay(b, "HT-1", "60000.00", b.clock.now() - timedelta(hours=1), "P-2")
-    after = await ask(b, "zhangsan", "我的返点")
+    after = await b.ask("zhangsan", "我的返点")
     assert "✅ 已到账返点：本期 ¥1,800.00，累计 ¥1,800.00" in after  # (1 % + 0.8 %) × ¥100,000
     assert "🧊 冻结 ¥800.00（2026-11）：远光集团 回款逾期 71 天" in after  # the excess over the base rate
     assert "📅 预计发放：12-15 发 ¥1,000.00（另有 ¥800.00 冻结）" in after
@@ -124,13 +116,13 @@ async def test_my_rebate_before_and_after_a_payment(bot: Any) -> None:
 @pytest.mark.parametrize("text", ["返点多少", "我的提成", "my rebate", "我的返点？", "提成怎么样了"])
 async def test_rebate_variants(bot: Any, text: str) -> None:
     b, _ = bot
-    assert (await ask(b, "zhangsan", text)).startswith("**我的返点 · IT 服务")
+    assert (await b.ask("zhangsan", text)).startswith("**我的返点 · IT 服务")
 
 
 async def test_rebate_detail_names_the_rule_per_contract(bot: Any) -> None:
     b, _ = bot
     await pay(b, "HT-1", "60000.00", b.clock.now() - timedelta(hours=1), "P-2")
-    detail = await ask(b, "zhangsan", "返点明细")
+    detail = await b.ask("zhangsan", "返点明细")
     assert detail.startswith("**返点明细 · IT 服务**（2 个合同）")
     assert "| 华远科技 | ¥10.0万 | 100% | 1.8% | ¥1,800.00 | ¥0.00 |" in detail
     assert "华远科技：第1档 1% + 大单快回款" in detail and "星河" not in detail
@@ -141,20 +133,20 @@ async def test_a_reply_is_cached_until_a_write(bot: Any) -> None:
     makes the next answer fresh; and after max_staleness_s it is recomputed anyway."""
     b, _ = bot
     views = b.deps.views
-    first = await ask(b, "zhangsan", "我的返点")
+    first = await b.ask("zhangsan", "我的返点")
     hits = views.hits
-    assert await ask(b, "zhangsan", "我的返点") == first and views.hits == hits + 1
+    assert await b.ask("zhangsan", "我的返点") == first and views.hits == hits + 1
     await pay(b, "HT-1", "10000.00", b.clock.now() - timedelta(hours=1), "P-3")
-    assert await ask(b, "zhangsan", "我的返点") != first
+    assert await b.ask("zhangsan", "我的返点") != first
 
 
 async def test_team_rebate_only_for_those_who_may(bot: Any) -> None:
     """A rep is refused; 王经理 sees his two reps, not 赵六 of another team; finance sees everyone."""
     b, _ = bot
-    assert "只对主管、财务和销售运营开放" in await ask(b, "zhangsan", "团队返点")
-    team = await ask(b, "wangjl", "团队返点")
+    assert "只对主管、财务和销售运营开放" in await b.ask("zhangsan", "团队返点")
+    team = await b.ask("wangjl", "团队返点")
     assert "张三" in team and "李四" in team and "赵六" not in team
-    everyone = await ask(b, "caiwu", "团队返点")
+    everyone = await b.ask("caiwu", "团队返点")
     assert "张三" in everyone and "赵六" in everyone
 
 
@@ -162,17 +154,17 @@ async def test_finance_releases_a_freeze_and_the_rep_is_told(bot: Any, db: Datab
     """R7: only finance releases; the release is audited, the rep is told, 我的返点 no longer shows it."""
     b, ids = bot
     await pay(b, "HT-1", "60000.00", b.clock.now() - timedelta(hours=1), "P-2")
-    assert "解冻只能由财务操作" in await ask(b, "zhangsan", f"解冻 #{ids['freeze']}")
-    assert "解冻只能由财务操作" in await ask(b, "wangjl", f"解冻 #{ids['freeze']}")
-    listing = await ask(b, "caiwu", "冻结列表")
+    assert "解冻只能由财务操作" in await b.ask("zhangsan", f"解冻 #{ids['freeze']}")
+    assert "解冻只能由财务操作" in await b.ask("wangjl", f"解冻 #{ids['freeze']}")
+    listing = await b.ask("caiwu", "冻结列表")
     assert f"#{ids['freeze']} 张三｜远光集团｜2026-11｜回款逾期 71 天" in listing
-    assert "没有找到冻结中的「#999」" in await ask(b, "caiwu", "解冻 #999")
-    done = await ask(b, "caiwu", f"解冻 #{ids['freeze']}")
+    assert "没有找到冻结中的「#999」" in await b.ask("caiwu", "解冻 #999")
+    done = await b.ask("caiwu", f"解冻 #{ids['freeze']}")
     assert done.startswith("已解冻 1 笔") and "张三" in done
     assert b.texts("zhangsan")[-1] == "🔓 财务已解冻你 2026-11 的超额奖金（远光集团）。"
-    mine = await ask(b, "zhangsan", "我的返点")
+    mine = await b.ask("zhangsan", "我的返点")
     assert "🧊" not in mine and "📅 预计发放：12-15 发 ¥1,800.00" in mine
-    assert "没有找到冻结中的" in await ask(b, "caiwu", f"解冻 #{ids['freeze']}")  # once
+    assert "没有找到冻结中的" in await b.ask("caiwu", f"解冻 #{ids['freeze']}")  # once
     async with db.sessions() as s:
         freeze = await s.get(BonusFreeze, ids["freeze"])
         assert freeze is not None and freeze.released_by == ids["caiwu"]
@@ -182,5 +174,5 @@ async def test_finance_releases_a_freeze_and_the_rep_is_told(bot: Any, db: Datab
 
 async def test_a_rep_sees_only_their_own_freezes(bot: Any) -> None:
     b, _ = bot
-    assert "张三" in await ask(b, "zhangsan", "冻结列表")
-    assert "现在没有冻结中的奖金" in await ask(b, "lisi", "冻结列表")
+    assert "张三" in await b.ask("zhangsan", "冻结列表")
+    assert "现在没有冻结中的奖金" in await b.ask("lisi", "冻结列表")

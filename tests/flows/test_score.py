@@ -52,22 +52,14 @@ async def bot(db_url: str, db: Database, clock: SettableClock) -> AsyncIterator[
         yield b, ids
 
 
-async def ask(bot: Bot, userid: str, text: str) -> str:
-    before = len(bot.fake.delivered(userid))
-    await bot.say(userid, text)
-    await bot.settle()
-    got = bot.texts(userid)[before:]
-    assert len(got) == 1, got
-    return got[0]
-
 
 async def test_my_score_explains_parts_trend_and_fixes(bot: Any) -> None:
     """R9: 3 of 4 done (75 %), 2 on time (50 %), 3 of 4 with their file (75 %):
     100 × (0.4 × 0.75 + 0.3 × 0.5 + 0.3 × 0.75) = 67.5."""
     b, _ = bot
-    assert "还没有你的过程分" in await ask(b, "zhangsan", "我的过程分")
+    assert "还没有你的过程分" in await b.ask("zhangsan", "我的过程分")
     await b.run_job("r9-scores")
-    reply = await ask(b, "zhangsan", "我的过程分")
+    reply = await b.ask("zhangsan", "我的过程分")
     print(reply)
     lines = reply.splitlines()
     assert lines[0] == "**我的过程分 · 11-23～11-29**：**67.5** 分"
@@ -95,23 +87,23 @@ async def test_exemption_after_three_weeks_above_95_stops_the_question(bot: Any)
     """R11: 李四 (96, 99, 97.5) may exempt 时长 for next week; the check-in then does not ask for it. 张三 may
     not; core fields are never exempt."""
     b, _ = bot
-    assert "豁免需要连续 3 周过程分高于 95" in await ask(b, "zhangsan", "申请豁免 时长")
-    assert "客户" in await ask(b, "lisi", "申请豁免 客户")
-    assert "可选：时长、地点、联系人、关键词" in await ask(b, "lisi", "申请豁免")
-    granted = await ask(b, "lisi", "申请豁免 时长 地点")
+    assert "豁免需要连续 3 周过程分高于 95" in await b.ask("zhangsan", "申请豁免 时长")
+    assert "客户" in await b.ask("lisi", "申请豁免 客户")
+    assert "可选：时长、地点、联系人、关键词" in await b.ask("lisi", "申请豁免")
+    granted = await b.ask("lisi", "申请豁免 时长 地点")
     assert granted == "✅ 已为你豁免下周（2026-W50）的：时长、地点。客户和结论仍然必填。"
     b.clock.advance(timedelta(days=7))
-    reply = await ask(b, "lisi", "今日拜访完成 华远物流 客户认可方案")
+    reply = await b.ask("lisi", "今日拜访完成 华远物流 客户认可方案")
     assert reply.startswith("✅ 已记录拜访：华远物流｜时长免填") and "位置" not in reply
-    assert "多长时间" in await ask(b, "zhangsan", "今日拜访完成 华远科技 客户认可方案")  # not exempt: asked
+    assert "多长时间" in await b.ask("zhangsan", "今日拜访完成 华远科技 客户认可方案")  # not exempt: asked
 
 
 async def test_team_health_worst_first_and_only_for_managers(bot: Any) -> None:
     b, _ = bot
     await b.run_job("r9-scores")
-    reply = await ask(b, "wangjl", "团队健康度")
+    reply = await b.ask("wangjl", "团队健康度")
     print(reply)
     assert reply.splitlines()[0] == "**团队健康度 · 我的团队 · 11-23～11-29**（最低分在前）"
     assert reply.index("张三") < reply.index("李四")
     assert "| 张三 | 67.5 | 75% | 50% | 75% |" in reply
-    assert "是给主管和销售运营看的团队视图" in await ask(b, "zhangsan", "团队健康度")
+    assert "是给主管和销售运营看的团队视图" in await b.ask("zhangsan", "团队健康度")
