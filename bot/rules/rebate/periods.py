@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from bot.clock import SHANGHAI
 
 PERIOD_KINDS = ("month", "quarter")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def day_of(at: datetime) -> date:
+    """The Asia/Shanghai day of an instant."""
+    return at.astimezone(SHANGHAI).date()
+
+
+# The store hands over UTC instants. Per UTC day, what takes one to Asia/Shanghai wall time (+8 h: a look-up
+# and an addition instead of a zone conversion, 10,000s of times per summary); VARIES on a day the offset
+# changes (it is the same at both ends of every other day: the zone never changed twice in a day).
+SHIFTS: dict[date, timedelta] = {}
+VARIES = timedelta.max
+
+
+def shift_of(utc_day: date) -> timedelta:
+    """`SHIFTS[utc_day]`, computed and remembered."""
+    if len(SHIFTS) >= 100_000:
+        SHIFTS.clear()
+    first = datetime.combine(utc_day, time(0), UTC)
+    start = first.astimezone(SHANGHAI).utcoffset()
+    end = (first + timedelta(days=1, microseconds=-1)).astimezone(SHANGHAI).utcoffset()
+    shift = SHIFTS[utc_day] = start if start is not None and start == end else VARIES
+    return shift
+
+
+def window_key(day: date, quarter: bool) -> int:
+    """The tier window holding a day: months (or quarters) since year 0."""
+    month = day.year * 12 + day.month - 1
+    return month // 3 if quarter else month
 
 
 def add_months(day: date, months: int) -> date:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 from functools import cached_property
 
-from bot.rules.rebate.engine import ZERO, ContractLine, Ledger
+from bot.rules.rebate.engine import ZERO, ContractLine, Ledger, without_cyclic_gc
 from bot.rules.rebate.facts import ContractFacts, FreezeFacts, PaymentFacts
 from bot.rules.rebate.periods import Period, add_months, month_label, parse_month, payout_date, period_of
 from bot.rules.rebate.policy import RebateSettings
@@ -149,7 +149,13 @@ def _best_move(ledger: Ledger, frozen: tuple[FrozenPart, ...]) -> BestMove | Non
 def summarize(settings: RebateSettings, rep_id: int, contracts: Iterable[ContractFacts],
               payments: Iterable[PaymentFacts], freezes: Iterable[FreezeFacts], now: datetime) -> RepSummary:
     """R8 + R7: a rep's rebate at `now` under the active template (pass the rep's contracts and their
-    payments; other owners' contracts are ignored)."""
+    payments; other owners' contracts are ignored). The cyclic garbage collector is paused meanwhile (see
+    `engine.without_cyclic_gc`)."""
+    return without_cyclic_gc(lambda: _summarize(settings, rep_id, contracts, payments, freezes, now))
+
+
+def _summarize(settings: RebateSettings, rep_id: int, contracts: Iterable[ContractFacts],
+               payments: Iterable[PaymentFacts], freezes: Iterable[FreezeFacts], now: datetime) -> RepSummary:
     tpl = settings.template
     ledger = Ledger(tpl, rep_id, contracts, payments, now)
     period = period_of(ledger.today, tpl.period)
