@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +58,7 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
         if db.engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         notices = await _still_due(session, list((await session.scalars(stmt)).all()))
+        notices, drawn = await _draw_cards(session, settings, notices, now)
         by_person: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in notices:
             by_person[(notice.channel, notice.recipient)].append(notice)
@@ -67,8 +69,9 @@ async def send_due_notices(db: Database, settings: Settings, now: datetime) -> i
                 for notice in group:
                     notice.status = "dead"
                 continue
-            for notice in [n for n in group if n.kind == "card" and n.card is not None]:
-                rows = enqueue(session, channel=channel, recipient=recipient, reply=TemplateCard(notice.card or {}),
+            for notice in [n for n in group if n.kind == "card"]:
+                card = notice.card if notice.card is not None else drawn[notice.id]
+                rows = enqueue(session, channel=channel, recipient=recipient, reply=TemplateCard(card),
                                now=now, escalation_id=notice.escalation_id, dedup_key=f"notice:{notice.id}")
                 await session.flush()
                 _mark(notice, rows[0].id, now)
@@ -125,6 +128,36 @@ async def _still_due(session: AsyncSession, notices: list[Notice]) -> list[Notic
         else:
             keep.append(notice)
     return keep
+
+
+async def _draw_cards(session: AsyncSession, settings: Settings, notices: list[Notice],
+                      now: datetime) -> tuple[list[Notice], dict[int, dict[str, Any]]]:
+    """Cards whose rule draws them at send time (R4: the deal as it is now) are drawn here, in bulk per rule
+    (notice id -> card; the outbox row keeps what was sent); a card whose subject is gone is withdrawn."""
+    from jobs.sweeps.stalls import render_cards  # the rule's module imports this one (calendar_of)
+
+    drawers = {"R4": render_cards}
+    blank = [n for n in notices if n.kind == "card" and n.card is None]
+    if not blank:
+        return notices, {}
+    escalations = {e.id: e for e in (await session.scalars(
+        select(Escalation).where(Escalation.id.in_({n.escalation_id for n in blank})))).all()}
+    cards: dict[int, dict[str, Any] | None] = {}
+    for rule, draw in drawers.items():
+        mine = [e for e in escalations.values() if e.rule == rule]
+        if mine:
+            cards.update(await draw(session, settings, mine, now))
+    keep: list[Notice] = []
+    drawn: dict[int, dict[str, Any]] = {}
+    for notice in notices:
+        if notice.kind == "card" and notice.card is None:
+            card = cards.get(notice.escalation_id)
+            if card is None:
+                notice.status = "withdrawn"
+                continue
+            drawn[notice.id] = card
+        keep.append(notice)
+    return keep, drawn
 
 
 def _mark(notice: Notice, outbox_id: int, now: datetime) -> None:

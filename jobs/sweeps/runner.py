@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.deps import Deps
 from jobs.notices import send_due_notices
-from jobs.sweeps import coaching, conflicts, depth, golden, leads, receivables, scores, stale, stalls, standup
+from jobs.sweeps import coaching, conflicts, depth, golden, leads, receivables, scores, silent, stale, stalls, standup
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ SweepFn = Callable[[Deps, datetime], Awaitable[int]]
 def sweeps() -> dict[str, SweepFn]:
     """Rule sweeps by job name (`salesbot jobs run NAME`), in the order the `sweeps` job runs them."""
     return {"r1-leads": leads.run,
-            "r4-stalls": stalls.run_stalls, "r5-silent": stalls.run_silent,
+            "r4-stalls": stalls.run_stalls, "r5-silent": silent.run,
             # R3 after R5: an opportunity just moved to the silent pool is not nudged as stale too.
             "r3-stale": stale.run, "r17-conflicts": conflicts.run,
             # R16: each does nothing outside its window (also on their own Monday cron, jobs/scheduler.py).

@@ -1,4 +1,4 @@
-"""R4 stage stall and R5 silent churn pool: the two rules measured against an opportunity's stage limit.
+"""R4 stage stall (and what R5, jobs/sweeps/silent.py, shares with it): rules measured against a stage limit.
 
 R4: an open opportunity longer than its stage limit (`[rules] stage_limits[stage]`, else
 `stage_limit_hours`) in one stage → one button card (已跟进 / 约陪访 / 稍后提醒) to the owner's manager,
@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, String, and_, func, literal, or_, select, true, update
+from sqlalchemy import Select, String, and_, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.clock import SHANGHAI
 from bot.config import RulesSettings, Settings
 from bot.deps import Deps
-from bot.rules.calendar import WorkCalendar
 from bot.rules.gates import ActionState, missing_for_move, next_stage
 from handlers.cards import R4_BUTTONS
 from handlers.gating import action_states, missing_lines
@@ -45,7 +44,6 @@ from store.repos.pipeline import PipelineRepo
 log = logging.getLogger(__name__)
 
 R4 = "R4"
-R5 = "R5"
 SUBJECT = "opportunity"
 # escalations.period is String(32): a stage tag + "@" + the UTC stage entry to the second (14 digits)
 # + ":sN" for the Nth resend after a snooze. The entry time alone identifies the stage entry (every
@@ -63,9 +61,6 @@ NEXT_MISSING = "进入「{stage}」还需：\n{lines}"
 NEXT_READY = "进入「{stage}」的条件已齐，可以推进。"
 LAST_STAGE = "已是最后阶段：请确认能否结束这个商机。"
 COPY_TEXT = "📌 抄送：{owner} 的商机「{opp}」（{customer}）在「{stage}」已停留 {held}，停滞卡片已发给其主管。"
-SILENT_OWNER = ("🔕 你的商机「{opp}」（{customer}）已 {days} 天没有进展，已移入静默流失池（这类商机大多最终流失）。"
-                "记录一次拜访或跟进即可恢复。")
-SILENT_MANAGER = "🔕 {owner} 的商机「{opp}」（{customer}，{stage}）已 {days} 天没有进展，已移入静默流失池。"
 
 
 # ---------------------------------------------------------------- limits per stage
@@ -144,7 +139,7 @@ def _not_carded(period: ColumnElement[str]) -> ColumnElement[bool]:
 # ---------------------------------------------------------------- R4
 
 
-class _Deal(Protocol):
+class Deal(Protocol):
     """What an R4 card names: an opportunity's columns and its customer's and owner's names (`_deals`)."""
 
     @property
@@ -163,8 +158,8 @@ class _Deal(Protocol):
     def owner(self) -> str: ...
 
 
-def _deals() -> Select[int, str, str, datetime, int, str, str]:
-    """The `_Deal` columns, names joined in: plain rows, no ORM objects to build for thousands of deals."""
+def deals_query() -> Select[int, str, str, datetime, int, str, str]:
+    """The `Deal` columns, names joined in: plain rows, no ORM objects to build for thousands of deals."""
     return (
         select(Opportunity.id, Opportunity.name, Opportunity.stage, Opportunity.stage_entered_at, Opportunity.owner_id,
                func.coalesce(Customer.name, Opportunity.name).label("customer"),
@@ -192,13 +187,13 @@ async def _stalled(deps: Deps, now: datetime, group: StageGroup, *, resend: bool
     due = [Opportunity.status == "open", group.condition(), Opportunity.stage_entered_at <= cutoff]
     order = (Opportunity.stage_entered_at, Opportunity.id)
     if not resend:
-        async def pages() -> AsyncIterator[Sequence[_Deal]]:
+        async def pages() -> AsyncIterator[Sequence[Deal]]:
             """Keyset pages of deals with no card for their stage entry (read only: the writes re-check)."""
             key: tuple[datetime, int] | None = None
             while True:
                 async with deps.db.sessions() as s:
-                    opps: Sequence[_Deal] = (await s.execute(
-                        _deals()
+                    opps: Sequence[Deal] = (await s.execute(
+                        deals_query()
                         .where(*due, after_key(key, Opportunity.stage_entered_at, Opportunity.id), _not_carded(period))
                         .order_by(*order).limit(BATCH)
                     )).all()
@@ -214,7 +209,7 @@ async def _stalled(deps: Deps, now: datetime, group: StageGroup, *, resend: bool
     while True:  # snoozed cards due again: few, and each closes its snoozed escalation in the same transaction
         async with deps.db.transaction() as s:
             rows = (await s.execute(
-                _deals().add_columns(Escalation)
+                deals_query().add_columns(Escalation)
                 .join(Escalation, and_(
                     Escalation.rule == R4, Escalation.subject_type == SUBJECT,
                     Escalation.subject_id == Opportunity.id, Escalation.status == "snoozed",
@@ -232,14 +227,16 @@ async def _stalled(deps: Deps, now: datetime, group: StageGroup, *, resend: bool
             return fired
 
 
-async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[_Deal],
+async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[Deal],
                       snoozed: dict[int, Escalation]) -> int:
-    """Escalations + card notices for one batch (one transaction); a resend closes the snoozed escalation."""
-    actions = await PipelineRepo(s).key_actions([o.id for o in opps])
-    people = await _People.load(s, settings, opps)
+    """Escalations + card notices for one batch (one transaction); a resend closes the snoozed escalation.
+
+    The card itself is drawn when the notice is sent (`render_cards`, called by jobs/notices.py): one held
+    for working hours shows the deal as it is at 09:00, and a burst of thousands of stalls writes a few
+    hundred bytes per deal here, not the card twice (notice, then outbox)."""
+    people = await People.load(s, settings, opps)
     firings: list[Firing] = []
-    cards: dict[int, tuple[str, dict[str, Any], list[str], str]] = {}
-    gates: dict[tuple[str, tuple[tuple[str, ActionState], ...]], str] = {}
+    sends: dict[int, tuple[str, list[str], str]] = {}
     for opp in opps:
         base = stage_period(opp.stage, opp.stage_entered_at)
         previous = snoozed.get(opp.id)
@@ -253,25 +250,42 @@ async def _send_cards(s: AsyncSession, settings: Settings, now: datetime, opps: 
             log.warning("R4: opportunity %s has no manager, superior or sales ops to tell", opp.id)
         card_to, copy_to = _split_card(recipients)
         task_id = f"r4-{opp.id}-{base.rpartition('@')[2]}-{secrets.token_hex(6)}"
-        states = action_states(actions.get(opp.id, {}))
-        gate_key = (opp.stage, tuple(sorted(states.items())))
-        if gate_key not in gates:  # deals in one stage with the same key actions share the text
-            gates[gate_key] = _next_gate(settings, opp.stage, states)
-        card = _card(settings, opp, gates[gate_key], now, task_id, again=previous is not None)
         data = {"opportunity_id": opp.id, "stage": opp.stage, "stage_entered_at": opp.stage_entered_at.isoformat(),
                 "card_to": card_to, "base_period": base}
         firings.append(Firing(opp.id, period, recipients, data, task_id))
-        cards[opp.id] = ("|".join(card_to), card, copy_to, _copy_text(opp, now) if copy_to else "")
+        sends[opp.id] = ("|".join(card_to), copy_to, _copy_text(opp, now) if copy_to else "")
     repo = EscalationRepo(s)
     new = await repo.fire_many(R4, SUBJECT, firings, now)
     notices: list[dict[str, Any]] = []
     for subject_id, esc_id in new.items():
-        card_to_joined, card, copy_to, copy_text = cards[subject_id]
+        card_to_joined, copy_to, copy_text = sends[subject_id]
         if card_to_joined:
-            notices.append({"escalation_id": esc_id, "recipient": card_to_joined, "card": card})
+            notices.append({"escalation_id": esc_id, "recipient": card_to_joined, "kind": "card"})
         notices += [{"escalation_id": esc_id, "recipient": who, "text": copy_text} for who in copy_to]
     await repo.notify_many(notices, now=now, calendar=calendar_of(settings))
     return len(new)
+
+
+async def render_cards(s: AsyncSession, settings: Settings, escalations: Sequence[Escalation],
+                       now: datetime) -> dict[int, dict[str, Any] | None]:
+    """R4 cards drawn at send time, for a batch of escalations: escalation id -> the card with the escalation's
+    task_id (the press maps back to it), or None when the deal is gone (the notice is then withdrawn)."""
+    ids = {e.subject_id for e in escalations}
+    deals = {d.id: d for d in (await s.execute(deals_query().where(Opportunity.id.in_(ids)))).all()} if ids else {}
+    actions = await PipelineRepo(s).key_actions(list(deals))
+    gates: dict[tuple[str, tuple[tuple[str, ActionState], ...]], str] = {}
+    out: dict[int, dict[str, Any] | None] = {}
+    for esc in escalations:
+        deal = deals.get(esc.subject_id)
+        if deal is None or esc.task_id is None:
+            out[esc.id] = None
+            continue
+        states = action_states(actions.get(deal.id, {}))
+        gate_key = (deal.stage, tuple(sorted(states.items())))
+        if gate_key not in gates:  # deals in one stage with the same key actions share the text
+            gates[gate_key] = _next_gate(settings, deal.stage, states)
+        out[esc.id] = _card(settings, deal, gates[gate_key], now, esc.task_id, again=":s" in esc.period)
+    return out
 
 
 def _split_card(recipients: list[str]) -> tuple[list[str], list[str]]:
@@ -285,7 +299,7 @@ def _split_card(recipients: list[str]) -> tuple[list[str], list[str]]:
     return card, []
 
 
-def _card(settings: Settings, opp: _Deal, next_gate: str, now: datetime, task_id: str, *,
+def _card(settings: Settings, opp: Deal, next_gate: str, now: datetime, task_id: str, *,
           again: bool) -> dict[str, Any]:
     """The R4 button_interaction card (WeCom's advised lengths: title 36, desc 44, values 30, text 160)."""
     customer = opp.customer
@@ -324,109 +338,15 @@ def _next_gate(settings: Settings, stage: str, states: dict[str, ActionState]) -
     return NEXT_MISSING.format(stage=target, lines="\n".join(missing_lines(missing)))
 
 
-def _copy_text(opp: _Deal, now: datetime) -> str:
+def _copy_text(opp: Deal, now: datetime) -> str:
     return COPY_TEXT.format(owner=opp.owner, opp=opp.name, customer=opp.customer, stage=opp.stage,
                             held=_held(now - opp.stage_entered_at))
-
-
-# ---------------------------------------------------------------- R5
-
-
-async def run_silent(deps: Deps, now: datetime) -> int:
-    """R5: open opportunities without progress for silent_factor × their stage limit become silent; owner and
-    manager are told once per (opportunity, last progress). The status flip takes them out of the query."""
-    settings = deps.settings
-    calendar = calendar_of(settings)
-    fired = 0
-    for group in stage_groups(settings.rules):
-        cutoff = now - timedelta(hours=group.hours * settings.rules.silent_factor)
-
-        async def pages(group: StageGroup = group, cutoff: datetime = cutoff) -> AsyncIterator[list[int]]:
-            key: tuple[datetime, int] | None = None
-            while True:
-                async with deps.db.sessions() as s:
-                    page = (await s.execute(
-                        select(Opportunity.last_progress_at, Opportunity.id)
-                        .where(Opportunity.status == "open", group.condition(),
-                               Opportunity.last_progress_at <= cutoff,
-                               after_key(key, Opportunity.last_progress_at, Opportunity.id))
-                        .order_by(Opportunity.last_progress_at, Opportunity.id)
-                        .limit(BATCH)
-                    )).all()
-                if page:
-                    yield [opp_id for _, opp_id in page]
-                    key = (page[-1][0], page[-1][1])
-                if len(page) < BATCH:
-                    return
-
-        async def silence(s: AsyncSession, ids: list[int], cutoff: datetime = cutoff) -> int:
-            # Re-checked in the UPDATE: a check-in committed since the page was read keeps its deal open.
-            opps = (await s.scalars(
-                update(Opportunity)
-                .where(Opportunity.id.in_(ids), Opportunity.status == "open", Opportunity.last_progress_at <= cutoff)
-                .values(status="silent", updated_at=now)
-                .returning(Opportunity)
-                .execution_options(synchronize_session=False)
-            )).all()
-            return await _tell_silent(s, settings, now, opps, calendar) if opps else 0
-
-        fired += await write_batches(deps.db, pages(), silence)
-    return fired
-
-
-async def _tell_silent(s: AsyncSession, settings: Settings, now: datetime, opps: Sequence[Opportunity],
-                       calendar: WorkCalendar) -> int:
-    facts = await _Facts.load(s, opps)
-    people = await _People.load(s, settings, opps)
-    firings: list[Firing] = []
-    texts: dict[int, list[tuple[str, str]]] = {}
-    for opp in opps:
-        owner, manager = people.silent(opp.owner_id)
-        days = int((now - opp.last_progress_at).total_seconds() // 86400)
-        customer = facts.customer(opp)
-        texts[opp.id] = [(u, SILENT_OWNER.format(opp=opp.name, customer=customer, days=days)) for u in owner] + [
-            (u, SILENT_MANAGER.format(owner=facts.owner(opp), opp=opp.name, customer=customer, stage=opp.stage,
-                                      days=days)) for u in manager]
-        period = opp.last_progress_at.astimezone(UTC).isoformat(timespec="seconds")
-        firings.append(Firing(opp.id, period, owner + manager,
-                              {"stage": opp.stage, "last_progress_at": opp.last_progress_at.isoformat()}))
-    repo = EscalationRepo(s)
-    new = await repo.fire_many(R5, SUBJECT, firings, now)
-    await repo.notify_many(
-        [{"escalation_id": esc_id, "recipient": who, "text": text}
-         for subject_id, esc_id in new.items() for who, text in texts[subject_id]],
-        now=now, calendar=calendar,
-    )
-    return len(new)
 
 
 # ---------------------------------------------------------------- shared
 
 
-@dataclass
-class _Facts:
-    """What a batch's messages name, loaded in a few queries (not one per opportunity)."""
-
-    customers: dict[int, str]
-    owners: dict[int, str]
-
-    @classmethod
-    async def load(cls, s: AsyncSession, opps: Sequence[Opportunity]) -> _Facts:
-        customer_ids = {o.customer_id for o in opps}
-        owner_ids = {o.owner_id for o in opps}
-        customers = {cid: name for cid, name in await s.execute(
-            select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids)))}
-        owners = {uid: name for uid, name in await s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)))}
-        return cls(customers, owners)
-
-    def customer(self, opp: Opportunity) -> str:
-        return self.customers.get(opp.customer_id, opp.name)
-
-    def owner(self, opp: Opportunity) -> str:
-        return self.owners.get(opp.owner_id, "")
-
-
-class _People:
+class People:
     """Who hears of a batch's deals: the owners' lines loaded once for the batch (two queries)."""
 
     def __init__(self, s: AsyncSession, settings: Settings, lines: Lines) -> None:
@@ -434,7 +354,7 @@ class _People:
         self._ops: list[str] | None = None
 
     @classmethod
-    async def load(cls, s: AsyncSession, settings: Settings, opps: Sequence[_Deal | Opportunity]) -> _People:
+    async def load(cls, s: AsyncSession, settings: Settings, opps: Sequence[Deal]) -> People:
         return cls(s, settings, await Lines.load(s, {o.owner_id for o in opps}))
 
     async def stall(self, owner_id: int) -> list[str]:

@@ -35,6 +35,10 @@ class Firing:
     task_id: str | None = None
 
 
+def _kind(row: dict[str, Any]) -> str:
+    return str(row.get("kind") or ("card" if row.get("card") is not None else "text"))
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -124,7 +128,8 @@ class EscalationRepo:
         return {subject_id: esc_id for esc_id, subject_id in result.all()}
 
     async def notify_many(self, rows: list[dict[str, Any]], *, now: datetime, calendar: WorkCalendar) -> int:
-        """Notices in one statement: each dict has escalation_id, recipient and text (or card)."""
+        """Notices in one statement: each dict has escalation_id, recipient and text (or card, or kind "card"
+        alone for a card drawn when it is sent)."""
         if not rows:
             return 0
         due = calendar.next_open(now)
@@ -134,14 +139,14 @@ class EscalationRepo:
                 "escalation_ids": [r["escalation_id"] for r in rows],
                 "channels": [r.get("channel", "wecom") for r in rows],
                 "recipients": [r["recipient"] for r in rows],
-                "kinds": ["card" if r.get("card") is not None else "text" for r in rows],
+                "kinds": [_kind(r) for r in rows],
                 "texts": [r.get("text") for r in rows],
                 "cards": [None if r.get("card") is None else _json(r["card"]) for r in rows],
             })
             return len(rows)
         values = [
             {"escalation_id": r["escalation_id"], "channel": r.get("channel", "wecom"), "recipient": r["recipient"],
-             "kind": "card" if r.get("card") is not None else "text", "text": r.get("text"), "card": r.get("card"),
+             "kind": _kind(r), "text": r.get("text"), "card": r.get("card"),
              "due_at": due, "status": "pending", "created_at": now}
             for r in rows
         ]

@@ -156,7 +156,8 @@ async def test_r4_per_stage_limit_overrides_the_default(db_url: str, db: Databas
 
 
 async def test_r4_due_at_night_arrives_at_nine_once(db_url: str, db: Database, clock: SettableClock) -> None:
-    """R18: a card due at 23:01 on Thursday is fired then, held through the night, delivered Friday 09:00."""
+    """R18: a card due at 23:01 on Thursday is fired then, held through the night, delivered Friday 09:00 —
+    drawn when it is sent, so it tells how long the deal has stalled by then, not at 23:01."""
     clock.set(datetime(2026, 11, 30, 23, 0, tzinfo=SHANGHAI))
     await setup(db, clock)
     async with _bot(db_url, clock) as bot:
@@ -171,6 +172,8 @@ async def test_r4_due_at_night_arrives_at_nine_once(db_url: str, db: Database, c
         await bot.run_job("sweeps")
         [card] = cards(bot, "wangjl")
         assert card.at.astimezone(SHANGHAI) == datetime(2026, 12, 4, 9, 0, tzinfo=SHANGHAI)
+        # entered 11-30 23:00, sent 12-04 09:00
+        assert card_of(card)["main_title"]["desc"] == "「需求诊断」已停留 3天10小时（上限 72 小时）"
         assert len(await escalations(db, "R4")) == 1
 
 
