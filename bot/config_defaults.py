@@ -1,6 +1,6 @@
 """The shipped defaults that are data, not single values: the source's funnel, its 7 gates, the words
 reps use for stages, and the R13 industry baselines and talk-track packs (every one overridable in the
-config file; see config.example.toml)."""
+config file; see config.example.toml); and which environment variables may carry secrets."""
 
 from __future__ import annotations
 
@@ -41,4 +41,16 @@ DEFAULT_TALK_TRACKS: dict[str, str] = {
     "default": "通用话术包：①先确认客户本周最关心的一件事 ②用一个同行案例回应 ③约定下一步的时间和负责人",
     "IT服务": "IT服务话术包：①问清现有系统和对接痛点 ②用同行上线周期和ROI案例回应 ③约技术交流或POC，发需求调研模板",
     "零售门店": "零售门店话术包：①问门店数、客流和收银高峰 ②用同类连锁的坪效提升案例回应 ③约门店实地走访，发试点方案",
+}
+
+# Secrets may come from the environment instead of the file (checked after the file is read).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "SALESBOT_DATABASE_URL": ("database", "url"),
+    "SALESBOT_WECOM_CORP_ID": ("wecom", "corp_id"),
+    "SALESBOT_WECOM_AGENT_ID": ("wecom", "agent_id"),
+    "SALESBOT_WECOM_SECRET": ("wecom", "secret"),
+    "SALESBOT_WECOM_TOKEN": ("wecom", "token"),
+    "SALESBOT_WECOM_ENCODING_AES_KEY": ("wecom", "encoding_aes_key"),
+    "SALESBOT_WECOM_API_BASE": ("wecom", "api_base"),
+    "SALESBOT_API_TOKEN": ("api", "token"),
 }
