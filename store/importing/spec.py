@@ -1,7 +1,7 @@
 """The documented columns of every import kind: the single source of truth.
 
 The CSV reader (header check), the row parser (types, lengths, choices), docs/import.md and the
-OpenAPI schema of the JSON API are all generated from SPECS. Lengths match store/models.py.
+OpenAPI schema of the JSON API are all generated from SPECS. Lengths match store/models/.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from store.models import BonusFreeze, Contract, Customer, Payment, RebateChange,
 
 @dataclass(frozen=True)
 class Version:
-    """A rep's rebate version (store/models.py RebateChange)."""
+    """A rep's rebate version (store.models.RebateChange)."""
 
     count: int
     total: int

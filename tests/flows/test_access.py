@@ -6,6 +6,7 @@ every rebate and freeze; sales ops everything. The oracle below is written from 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from bot.clock import SettableClock
@@ -15,8 +16,11 @@ from tests.harness import running_bot
 
 OWN = ("我的返点", "返点明细", "我的过程分")
 REBATE_VIEWS = ("团队返点", "冻结列表")
-TEAM_VIEWS = ("漏斗", "4小时率", "跃迁率", "团队健康度")
-TARGETED = ("漏斗", "4小时率", "团队健康度")
+TEAM_VIEWS = ("漏斗", "4小时率", "跃迁率", "团队健康度")  # each also takes a region, team or person
+# The default run asks 漏斗 of every unit and person and the other team views of every unit and one rep per
+# team (12 × 32 messages); SALESBOT_ACCESS_FULL=1 asks every team view of every target (12 × 61), as
+# .ci/run does on SQLite.
+FULL = os.environ.get("SALESBOT_ACCESS_FULL") == "1"
 
 
 async def test_no_reply_leaks_anyone_the_actor_may_not_see(db_url: str, db: Database, clock: SettableClock) -> None:
@@ -25,8 +29,9 @@ async def test_no_reply_leaks_anyone_the_actor_may_not_see(db_url: str, db: Data
     units = ["华东", *TEAMS]
     people = [co.names[u] for u in co.team_of]  # reps and managers
     one_per_team = [co.names[reps[0][0]] for _, (_, _, reps) in TEAMS.items()]
+    others = (*units, *people) if FULL else (*units, *one_per_team)
     commands = [*OWN, *REBATE_VIEWS, *TEAM_VIEWS, *(f"漏斗 {target}" for target in (*units, *people)),
-                *(f"{view} {target}" for view in TARGETED[1:] for target in (*units, *one_per_team))]
+                *(f"{view} {target}" for view in TEAM_VIEWS[1:] if FULL or view != "跃迁率" for target in others)]
 
     def visible(actor: str, command: str) -> set[str]:
         """The userids whose names/customers `actor` may see in the reply to `command`."""
@@ -66,6 +71,6 @@ async def test_no_reply_leaks_anyone_the_actor_may_not_see(db_url: str, db: Data
                 if command == "团队返点" and actor in co.manager_of_team.values():
                     assert shown == allowed - {actor}, (actor, reply)  # and it does show whom it may
                 checked += 1
-        assert checked == len(everyone) * len(commands) == 12 * 32
+        assert checked == len(everyone) * len(commands) == 12 * (61 if FULL else 32)
 
 
