@@ -31,6 +31,7 @@ from bot.rules.metrics import (
 from bot.views.scope import Scope, resolve
 from bot.views.tables import money, percent, table
 from handlers.common import END, cached
+from handlers.pipeline import pipeline_reply
 from store.repos.org import OrgRepo
 from store.repos.transitions import rep_transitions
 from store.repos.views import Signed, StageCell, ViewRepo
@@ -79,6 +80,11 @@ async def team_scope(ctx: Context, what: str, target: str | None) -> Scope | Rep
     return found
 
 
+async def _sees_teams(ctx: Context) -> bool:
+    assert ctx.user is not None
+    return (await OrgRepo(ctx.session).viewer(ctx.user, ctx.settings.org)).may(View.TEAM)
+
+
 def _key(scope: Scope) -> tuple[object, ...]:
     return (scope.title, scope.owners, scope.level)
 
@@ -86,6 +92,8 @@ def _key(scope: Scope) -> tuple[object, ...]:
 @router.handle(Regex(FUNNEL))
 async def funnel(ctx: Context, target: str | None = None) -> Reply:
     """R20: stage distribution (count and amount) of the scope, R10 signings this month, and one level down."""
+    if not target and not await _sees_teams(ctx):
+        return await pipeline_reply(ctx)  # a rep's "漏斗" is their own pipeline
     scope = await team_scope(ctx, "漏斗", target)
     if not isinstance(scope, Scope):
         return scope

@@ -25,6 +25,11 @@ router = Router(name="pipeline", help=(HelpEntry("查看我的商机和下一关
 @router.handle(IntentIs(Intent.MY_PIPELINE))
 async def my_pipeline(ctx: Context, parsed: Parsed) -> Reply:
     """Oldest stage entry first: the deals most at risk of stalling (R4) lead the list."""
+    return await pipeline_reply(ctx)
+
+
+async def pipeline_reply(ctx: Context) -> Reply:
+    """The rep's own pipeline (also what a rep gets for a bare "漏斗", handlers/manager.py)."""
     assert ctx.user is not None
     opps = await ctx.repos.pipeline.open_for_owner(ctx.user.id, limit=LIMIT + 1)
     if not opps:

@@ -53,10 +53,13 @@ async def test_a_manager_cannot_look_into_another_team(company: Any) -> None:
 
 
 async def test_a_rep_is_refused_politely(company: Any) -> None:
+    """A rep asking a team view is refused; a bare "漏斗" from a rep is their own pipeline (我的商机)."""
     b, _ = company
-    for text in ("漏斗", "漏斗 华东", "4小时率"):
+    for text in ("漏斗 华东", "漏斗 上海一组", "4小时率", "跃迁率", "团队健康度"):
         reply = await b.ask("zhangsan", text)
         assert "是给主管和销售运营看的团队视图" in reply and "李四" not in reply
+    own = await b.ask("zhangsan", "漏斗")
+    assert own.startswith("**我的商机（3 个）**") and "张三的客户1号" in own and "李四" not in own
 
 
 async def test_golden_rate_per_day_and_team(company: Any) -> None:
