@@ -274,6 +274,9 @@ def minutes_label(minutes: int) -> str:
 # ---------------------------------------------------------------- views (R8, R9, R20)
 
 END = r"[\s?!。.~]*$"  # a view command's trailing punctuation (normalised: ？ → ?)
+# A view command is short: checked first, in one pass, so a hostile 20,000-character message cannot make the
+# patterns' optional target backtrack (measured: ~1 s each without it).
+SHORT = r"^(?=[\s\S]{0,80}$)"
 
 
 async def cached(ctx: Context, key: tuple[object, ...], build: Callable[[], Awaitable[str]]) -> str:

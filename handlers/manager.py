@@ -30,7 +30,7 @@ from bot.rules.metrics import (
 )
 from bot.views.scope import Scope, resolve
 from bot.views.tables import money, percent, table
-from handlers.common import END, cached
+from handlers.common import END, SHORT, cached
 from handlers.pipeline import pipeline_reply
 from store.repos.org import OrgRepo
 from store.repos.transitions import rep_transitions
@@ -60,9 +60,9 @@ router = Router(name="manager", help=(
     HelpEntry("主管：看各阶段跃迁成功率", "跃迁率"),
 ))
 
-FUNNEL = r"^(?:看看?)?(?:销售)?漏斗(?:\s+(?P<target>\S.*?))?" + END
-GOLDEN = r"^(?:黄金)?(?:4|四)\s*小时(?:响应)?率?(?:\s+(?P<target>\S.*?))?" + END
-TRANSITIONS = r"^(?:阶段)?(?:跃迁|转化|推进)(?:成功)?率(?:\s+(?P<target>\S.*?))?" + END
+FUNNEL = SHORT + r"(?:看看?)?(?:销售)?漏斗(?:\s+(?P<target>\S.*?))?" + END
+GOLDEN = SHORT + r"(?:黄金)?(?:4|四)\s*小时(?:响应)?率?(?:\s+(?P<target>\S.*?))?" + END
+TRANSITIONS = SHORT + r"(?:阶段)?(?:跃迁|转化|推进)(?:成功)?率(?:\s+(?P<target>\S.*?))?" + END
 
 
 async def team_scope(ctx: Context, what: str, target: str | None) -> Scope | Reply:

@@ -16,7 +16,7 @@ from bot.dispatch.router import HelpEntry, Router
 from bot.rules.access import View, Viewer
 from bot.rules.rebate import RepSummary, Template, progress_bar, summarize
 from bot.views.tables import money, table
-from handlers.common import END, cached
+from handlers.common import END, SHORT, cached
 from store.models import AuditLog, User
 from store.repos.contracts import ContractRepo, Version
 from store.repos.org import OrgRepo
@@ -56,12 +56,12 @@ router = Router(name="rebate", help=(
     HelpEntry("逐个合同看返点怎么算的", "返点明细"),
 ))
 
-MY = (r"^(?:(?:我的|我|查一?下|看看)?(?:返点|提成)(?:多少|有多少|是多少|进度|情况|怎么样了?|到哪了)?"
+MY = (SHORT + r"(?:(?:我的|我|查一?下|看看)?(?:返点|提成)(?:多少|有多少|是多少|进度|情况|怎么样了?|到哪了)?"
       r"|my\s+rebates?|rebate)" + END)
-DETAIL = r"^(?:我的)?(?:返点|提成)(?:明细|详情|清单|怎么算的?)" + END
-TEAM = r"^团队(?:返点|提成)" + END
-FREEZES = r"^(?:冻结列表|冻结清单|查看冻结)" + END
-RELEASE = r"^(?:解冻|释放冻结|释放)\s*(?P<target>.+)$"
+DETAIL = SHORT + r"(?:我的)?(?:返点|提成)(?:明细|详情|清单|怎么算的?)" + END
+TEAM = SHORT + r"团队(?:返点|提成)" + END
+FREEZES = SHORT + r"(?:冻结列表|冻结清单|查看冻结)" + END
+RELEASE = SHORT + r"(?:解冻|释放冻结|释放)\s*(?P<target>.+)$"
 
 
 async def _viewer(ctx: Context) -> Viewer:

@@ -16,7 +16,7 @@ from bot.rules.metrics import last_complete_week, local_day, monday_of, week_lab
 from bot.rules.score import check_exemption_fields, what_to_fix
 from bot.views.scope import Scope
 from bot.views.tables import table
-from handlers.common import END, cached
+from handlers.common import END, SHORT, cached
 from handlers.manager import team_scope
 from store.models import WeeklyScore
 from store.repos.scores import active_for, counts_of, eligible, for_user, grant, team_scores
@@ -51,9 +51,9 @@ router = Router(name="score", help=(
     HelpEntry("主管：看团队每个人的过程分", "团队健康度"),
 ))
 
-MY = r"^(?:我的)?(?:过程(?:健康)?分|健康分|过程得分)(?:多少|怎么样)?" + END
-EXEMPT = r"^申请(?:下周)?豁免(?P<fields>.*)$"
-TEAM = r"^团队(?:过程分|健康度|健康分)(?:\s+(?P<target>\S.*?))?" + END
+MY = SHORT + r"(?:我的)?(?:过程(?:健康)?分|健康分|过程得分)(?:多少|怎么样)?" + END
+EXEMPT = SHORT + r"申请(?:下周)?豁免(?P<fields>.*)$"
+TEAM = SHORT + r"团队(?:过程分|健康度|健康分)(?:\s+(?P<target>\S.*?))?" + END
 
 
 def _label(fields: list[str] | tuple[str, ...]) -> str:

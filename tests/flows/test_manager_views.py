@@ -102,3 +102,12 @@ async def test_transition_rates_per_stage_and_rep(company: Any, db: Database) ->
     assert "| 合计 | 20% ⚠️ 1/5 | — |" in reply
     assert "| 李四 | 50% ⚠️ 1/2 |" in reply and "孙七" not in reply
     assert "是给主管和销售运营看的" in await b.ask("lisi", "跃迁率")
+
+
+async def test_a_hostile_long_command_gets_a_plain_answer(company: Any) -> None:
+    """A 12,000-character message that starts like a view command is no command (commands are short: the
+    patterns check the length first, so it cannot make them backtrack) and gets the ordinary answer."""
+    b, _ = company
+    for start in ("漏斗 a", "4小时率 a", "团队健康度 a", "解冻 a", "申请豁免 a"):
+        reply = await b.ask("wangjl", start + " " * 6000 + "?" * 6000 + "x")
+        assert not reply.startswith(("**", "没有找到你可以查看的", "解冻", "豁免", "✅")), reply[:40]
