@@ -176,3 +176,18 @@ async def test_a_rep_sees_only_their_own_freezes(bot: Any) -> None:
     b, _ = bot
     assert "张三" in await b.ask("zhangsan", "冻结列表")
     assert "现在没有冻结中的奖金" in await b.ask("lisi", "冻结列表")
+
+
+async def test_another_process_write_is_seen_within_three_minutes(bot: Any, db: Database) -> None:
+    """R20: a write this process did not make (another server, an admin's SQL) cannot clear the view cache: the
+    cached answer is served until it is max_staleness_s (180 s) old, and never after."""
+    b, ids = bot
+    first = await b.ask("zhangsan", "我的返点")
+    async with db.transaction() as s:  # behind the app's back
+        s.add(Payment(contract_id=ids["HT-1"], amount=Decimal("60000.00"),
+                      received_at=b.clock.now() - timedelta(hours=1), created_at=b.clock.now()))
+    b.clock.advance(timedelta(seconds=170))
+    assert await b.ask("zhangsan", "我的返点") == first  # within the bound: the cached text
+    b.clock.advance(timedelta(seconds=11))
+    fresh = await b.ask("zhangsan", "我的返点")
+    assert fresh != first and "累计 ¥1,800.00" in fresh
