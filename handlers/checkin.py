@@ -17,7 +17,8 @@ from bot.clock import SHANGHAI
 from bot.dispatch.context import Context
 from bot.dispatch.filters import Event, MsgType, normalize
 from bot.dispatch.router import HelpEntry, Router
-from bot.nlu.intents import Intent, Parsed, next_step_of
+from bot.nlu.clauses import next_step_of
+from bot.nlu.intents import Intent, Parsed
 from bot.nlu.quantities import find_duration
 from bot.nlu.text import clean, fold, meaningful, tidy
 from handlers.common import (
