@@ -8,7 +8,7 @@ asking about a unit or person out of reach answers exactly as for one that does 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,12 +65,16 @@ GOLDEN = SHORT + r"(?:黄金)?(?:4|四)\s*小时(?:响应)?率?(?:\s+(?P<target>
 TRANSITIONS = SHORT + r"(?:阶段)?(?:跃迁|转化|推进)(?:成功)?率(?:\s+(?P<target>\S.*?))?" + END
 
 
-async def team_scope(ctx: Context, what: str, target: str | None) -> Scope | Reply:
-    """The viewer's scope for a team view, or the refusal / not-found reply."""
+async def team_scope(ctx: Context, what: str, target: str | None,
+                     own: Callable[[Context], Awaitable[Reply]] | None = None) -> Scope | Reply:
+    """The viewer's scope for a team view, or the refusal / not-found reply; `own`: what someone without a
+    team view gets instead of the refusal when they name no target."""
     assert ctx.user is not None
     org = OrgRepo(ctx.session)
     viewer = await org.viewer(ctx.user, ctx.settings.org)
     if not viewer.may(View.TEAM):
+        if own is not None and not target:
+            return await own(ctx)
         ctx.read_only = True
         return Text(REFUSED.format(what=what))
     found = await resolve(org, viewer, (target or "").strip())
@@ -80,11 +84,6 @@ async def team_scope(ctx: Context, what: str, target: str | None) -> Scope | Rep
     return found
 
 
-async def _sees_teams(ctx: Context) -> bool:
-    assert ctx.user is not None
-    return (await OrgRepo(ctx.session).viewer(ctx.user, ctx.settings.org)).may(View.TEAM)
-
-
 def _key(scope: Scope) -> tuple[object, ...]:
     return (scope.title, scope.owners, scope.level)
 
@@ -92,9 +91,7 @@ def _key(scope: Scope) -> tuple[object, ...]:
 @router.handle(Regex(FUNNEL))
 async def funnel(ctx: Context, target: str | None = None) -> Reply:
     """R20: stage distribution (count and amount) of the scope, R10 signings this month, and one level down."""
-    if not target and not await _sees_teams(ctx):
-        return await pipeline_reply(ctx)  # a rep's "漏斗" is their own pipeline
-    scope = await team_scope(ctx, "漏斗", target)
+    scope = await team_scope(ctx, "漏斗", target, own=pipeline_reply)  # a rep's bare "漏斗": their pipeline
     if not isinstance(scope, Scope):
         return scope
 
